@@ -1,0 +1,311 @@
+"""The event bus: FastStream's NatsBroker with JetStream streams, CloudEvents headers, dedupe and dead letters.
+
+Publishing sets `Nats-Msg-Id` to the event's deterministic id, so JetStream drops a re-publish inside its
+duplicate window. Consuming is a durable pull consumer with manual acks: the handler's side effect happens
+first, then the ack. An event that cannot be decoded, or whose handler raises `PoisonMessage`, goes to
+`deadletter.<subject>` at once; one that keeps failing goes there after `max_deliver` deliveries. Either way
+the original is terminated, so it never blocks the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import nats
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from llmops.errors import PoisonMessage
+from llmops.events import EVENT_TYPES, SPEC_VERSION, Event
+from llmops.logging import get_logger
+
+log = get_logger(__name__)
+
+E = TypeVar("E", bound=Event)
+
+DEAD_LETTER_PREFIX = "deadletter"
+DUPLICATE_WINDOW_S = 120.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A JetStream stream the platform owns."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age_s: float = 0.0  # 0 = keep forever; audit and replay rely on it.
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec("DOCUMENTS", ("documents.>",)),
+    StreamSpec("INTERACTIONS", ("interactions.>",)),
+    StreamSpec("GUARDRAILS", ("guardrails.>",)),
+    StreamSpec("FEEDBACK", ("feedback.>",)),
+    StreamSpec("ALERTS", ("alerts.>",)),
+    StreamSpec("PROMPTS", ("prompts.>",)),
+    StreamSpec("DEADLETTER", (f"{DEAD_LETTER_PREFIX}.>",)),
+)
+"""Every stream, declared once; `ensure_streams` creates or updates them at start-up."""
+
+
+def stream_for(subject: str) -> str:
+    """Names the stream that captures a subject (or a wildcard filter)."""
+    root = subject.split(".", 1)[0]
+    for spec in STREAMS:
+        if any(s.split(".", 1)[0] == root for s in spec.subjects):
+            return spec.name
+    raise ValueError(f"no stream captures subject {subject!r}; declare it in llmops.bus.STREAMS")
+
+
+async def ensure_streams(nats_url: str, streams: Iterable[StreamSpec] = STREAMS, replicas: int = 1) -> None:
+    """Creates each stream, or updates it to the declared config; safe to run from every service."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        for spec in streams:
+            config = StreamConfig(
+                name=spec.name,
+                subjects=list(spec.subjects),
+                storage=StorageType.FILE,
+                num_replicas=replicas,
+                duplicate_window=DUPLICATE_WINDOW_S,
+                max_age=spec.max_age_s,
+            )
+            try:
+                await js.stream_info(spec.name)
+            except NotFoundError:
+                await js.add_stream(config)
+            else:
+                await js.update_stream(config)
+    finally:
+        await nc.drain()
+
+
+_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
+
+
+def current_traceparent() -> str:
+    """The W3C traceparent of the work in progress, or a fresh one when none is bound."""
+    return _traceparent.get() or f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def bind_traceparent(value: str | None) -> None:
+    """Binds a traceparent for events published by the current task."""
+    _traceparent.set(value)
+
+
+def cloudevent_headers(event: Event, source: str) -> dict[str, str]:
+    """CloudEvents binary-mode attributes as NATS headers, plus the JetStream dedupe id."""
+    return {
+        "ce-id": event.event_id,
+        "ce-type": event.type,
+        "ce-source": source,
+        "ce-time": event.occurred_at.isoformat(),
+        "ce-specversion": SPEC_VERSION,
+        "ce-tenant": event.tenant,
+        "content-type": "application/json",
+        "traceparent": current_traceparent(),
+        "Nats-Msg-Id": event.event_id,
+    }
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """What a handler knows about the delivery besides the body."""
+
+    id: str
+    type: str
+    source: str
+    time: datetime | None
+    subject: str
+    deliveries: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def decode_event(body: bytes, ctx: EventContext) -> Event:
+    """Decodes any platform event by its CloudEvents type; unknown types and bad bodies are poison."""
+    cls = EVENT_TYPES.get(ctx.type)
+    if cls is None:
+        raise PoisonMessage(f"unknown event type {ctx.type!r}")
+    if ctx.subject != cls.subject:
+        raise PoisonMessage(f"event type {ctx.type!r} does not belong on subject {ctx.subject!r}")
+    return cls.model_validate_json(body)
+
+
+class Bus:
+    """Publishes and consumes platform events over one NATS connection."""
+
+    def __init__(
+        self,
+        nats_url: str,
+        source: str,
+        *,
+        max_deliver: int = 5,
+        ack_wait_s: float = 30.0,
+        retry_delay_s: float = 0.5,
+        publish_timeout_s: float = 5.0,
+    ) -> None:
+        self.nats_url = nats_url
+        self.source = source
+        self.max_deliver = max_deliver
+        self.ack_wait_s = ack_wait_s
+        self.retry_delay_s = retry_delay_s
+        self.publish_timeout_s = publish_timeout_s
+        self.broker = NatsBroker(nats_url, logger=None, graceful_timeout=5.0)
+
+    async def start(self) -> None:
+        """Ensures the streams exist, then connects and starts every registered consumer."""
+        await ensure_streams(self.nats_url)
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        """Stops consumers (waiting for in-flight handlers) and closes the connection."""
+        await self.broker.stop()
+
+    async def publish(self, event: Event) -> None:
+        """Publishes one event and waits for JetStream to store it."""
+        await self._publish(event.model_dump_json().encode(), event.subject, cloudevent_headers(event, self.source))
+
+    async def publish_all(self, events: Iterable[Event]) -> None:
+        """Publishes events concurrently and waits for every store acknowledgement."""
+        await asyncio.gather(*(self.publish(e) for e in events))
+
+    async def _publish(self, body: bytes, subject: str, headers: dict[str, str]) -> None:
+        await self.broker.publish(
+            body, subject, headers=headers, stream=stream_for(subject), timeout=self.publish_timeout_s
+        )
+
+    def subscribe(
+        self,
+        event_type: type[E],
+        handler: Callable[[E, EventContext], Awaitable[None]],
+        *,
+        durable: str,
+        batch_size: int = 16,
+    ) -> None:
+        """Registers a durable consumer of one event type; call before `start`."""
+
+        def decode(body: bytes, ctx: EventContext) -> E:
+            if ctx.type != event_type.type:
+                raise PoisonMessage(f"expected event type {event_type.type!r}, got {ctx.type!r}")
+            return event_type.model_validate_json(body)
+
+        self._register(event_type.subject, durable, decode, handler, batch_size)
+
+    def subscribe_all(
+        self,
+        subject_filter: str,
+        handler: Callable[[Event, EventContext], Awaitable[None]],
+        *,
+        durable: str,
+        batch_size: int = 64,
+    ) -> None:
+        """Registers a durable consumer of every event type matching a wildcard filter (e.g. `documents.>`)."""
+        self._register(subject_filter, durable, decode_event, handler, batch_size)
+
+    def _register(
+        self,
+        subject: str,
+        durable: str,
+        decode: Callable[[bytes, EventContext], Any],
+        handler: Callable[[Any, EventContext], Awaitable[None]],
+        batch_size: int,
+    ) -> None:
+        subscriber = self.broker.subscriber(
+            subject,
+            stream=JStream(stream_for(subject), declare=False),
+            durable=durable,
+            pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+            # Unlimited at the server: the dead-letter decision is ours, made before the handler runs,
+            # so even a message that crashes the process every time ends in the dead-letter subject.
+            config=ConsumerConfig(ack_wait=self.ack_wait_s, max_deliver=-1),
+            ack_policy=AckPolicy.MANUAL,
+            description=f"durable consumer {durable}",
+        )
+
+        async def on_message(msg: NatsMessage) -> None:
+            await self._dispatch(msg, subject, durable, decode, handler)
+
+        subscriber(on_message)
+
+    async def _dispatch(
+        self,
+        msg: NatsMessage,
+        filter_subject: str,
+        durable: str,
+        decode: Callable[[bytes, EventContext], Any],
+        handler: Callable[[Any, EventContext], Awaitable[None]],
+    ) -> None:
+        raw = msg.raw_message
+        headers = dict(raw.headers or {})
+        ctx = EventContext(
+            id=headers.get("ce-id", ""),
+            type=headers.get("ce-type", ""),
+            source=headers.get("ce-source", ""),
+            time=_parse_time(headers.get("ce-time")),
+            subject=raw.subject,
+            deliveries=raw.metadata.num_delivered,
+            headers=headers,
+        )
+        bound = log.bind(consumer=durable, subject=ctx.subject, event_id=ctx.id, deliveries=ctx.deliveries)
+        if ctx.deliveries > self.max_deliver:
+            await self._dead_letter(msg, ctx, durable, "delivered more than max_deliver times without an ack")
+            return
+        try:
+            if not ctx.id or not ctx.type:
+                raise PoisonMessage("missing CloudEvents headers ce-id and ce-type")
+            event = decode(raw.data, ctx)
+        except (PoisonMessage, ValidationError, ValueError) as exc:
+            await self._dead_letter(msg, ctx, durable, f"undecodable: {exc}")
+            return
+        bind_traceparent(headers.get("traceparent"))
+        try:
+            await handler(event, ctx)
+        except PoisonMessage as exc:
+            await self._dead_letter(msg, ctx, durable, str(exc))
+            return
+        except Exception as exc:
+            if ctx.deliveries >= self.max_deliver:
+                bound.exception("handler failed on its last delivery")
+                await self._dead_letter(msg, ctx, durable, f"{type(exc).__name__}: {exc}")
+            else:
+                bound.warning("handler failed, will retry", error=f"{type(exc).__name__}: {exc}")
+                await msg.nack(delay=self.retry_delay_s * ctx.deliveries)
+            return
+        await msg.ack()
+
+    async def _dead_letter(self, msg: NatsMessage, ctx: EventContext, durable: str, reason: str) -> None:
+        raw = msg.raw_message
+        headers = {k: v for k, v in ctx.headers.items() if k != "Nats-Msg-Id"}
+        seq = raw.metadata.sequence.stream
+        headers.update(
+            {
+                "llmops-dlq-reason": reason[:1000],
+                "llmops-dlq-consumer": durable,
+                "llmops-dlq-subject": ctx.subject,
+                "llmops-dlq-stream-seq": str(seq),
+                "llmops-dlq-deliveries": str(ctx.deliveries),
+                "Nats-Msg-Id": f"dlq:{durable}:{raw.metadata.stream}:{seq}",
+            }
+        )
+        await self._publish(raw.data, f"{DEAD_LETTER_PREFIX}.{ctx.subject}", headers)
+        log.error("event dead-lettered", consumer=durable, subject=ctx.subject, event_id=ctx.id, reason=reason)
+        await msg.reject()
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None

@@ -1,0 +1,73 @@
+"""Domain errors: raised by pure logic, mapped to gRPC status codes at the transport edge."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a caller can act on; the message is shown to the caller as is."""
+
+    status: str = "INTERNAL"
+
+
+class InvalidArgument(DomainError):
+    """The request is malformed; the message says which field and what is allowed."""
+
+    status = "INVALID_ARGUMENT"
+
+
+class NotFound(DomainError):
+    """A named resource does not exist (or is not visible to the caller)."""
+
+    status = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    """A resource with that identity exists already."""
+
+    status = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(DomainError):
+    """The system is not in a state where the request can run."""
+
+    status = "FAILED_PRECONDITION"
+
+
+class PermissionDenied(DomainError):
+    """The caller is authenticated but not allowed to do this."""
+
+    status = "PERMISSION_DENIED"
+
+
+class Unauthenticated(DomainError):
+    """The caller's credentials are missing or invalid."""
+
+    status = "UNAUTHENTICATED"
+
+
+class ResourceExhausted(DomainError):
+    """A quota, budget or size limit was exceeded."""
+
+    status = "RESOURCE_EXHAUSTED"
+
+
+class Unavailable(DomainError):
+    """A dependency is down; retrying later may succeed."""
+
+    status = "UNAVAILABLE"
+
+
+class DeadlineExceeded(DomainError):
+    """The work did not finish within the caller's deadline."""
+
+    status = "DEADLINE_EXCEEDED"
+
+
+class Unimplemented(DomainError):
+    """The method is part of the v1 contract but not built yet; the message names what is missing."""
+
+    status = "UNIMPLEMENTED"
+
+
+class PoisonMessage(Exception):
+    """An event that can never be processed; it goes to the dead-letter subject at once."""

@@ -1,0 +1,168 @@
+"""The grpc.aio server bootstrap every service uses: health, reflection, error mapping, graceful stop."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from llmops.errors import DomainError
+from llmops.logging import get_logger
+
+log = get_logger(__name__)
+
+STATUS_CODES: dict[str, grpc.StatusCode] = {code.name: code for code in grpc.StatusCode}
+
+
+def status_for(error: DomainError) -> grpc.StatusCode:
+    """Maps a domain error to its gRPC status code."""
+    return STATUS_CODES.get(error.status, grpc.StatusCode.INTERNAL)
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """A servicer, the generated function that adds it to a server, and its full service name."""
+
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+    service_name: str
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Turns domain errors into status codes with their message and logs every call once.
+
+    Anything else becomes INTERNAL with a reference id the operator finds in the log, never a traceback
+    sent to the caller.
+    """
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                _wrap_unary(method, handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _wrap_stream(method, handler.stream_stream),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+async def _abort_for(method: str, exc: BaseException, context: grpc.aio.ServicerContext, started: float) -> None:
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    if isinstance(exc, DomainError):
+        code = status_for(exc)
+        log.info("rpc", method=method, code=code.name, ms=elapsed_ms, error=str(exc))
+        await context.abort(code, str(exc))
+    reference = uuid.uuid4().hex[:12]
+    log.exception("rpc failed", method=method, code="INTERNAL", ms=elapsed_ms, reference=reference)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error; reference {reference} in the server log")
+
+
+def _wrap_unary(method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        try:
+            response = await behaviour(request, context)
+        except (DomainError, Exception) as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            await _abort_for(method, exc, context, started)
+            raise
+        log.debug("rpc", method=method, code="OK", ms=round((time.perf_counter() - started) * 1000, 2))
+        return response
+
+    return wrapped
+
+
+def _wrap_stream(method: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        try:
+            async for item in behaviour(request, context):
+                yield item
+        except (DomainError, Exception) as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            await _abort_for(method, exc, context, started)
+            raise
+        log.debug("rpc", method=method, code="OK", ms=round((time.perf_counter() - started) * 1000, 2))
+
+    return wrapped
+
+
+class GrpcServer:
+    """A running grpc.aio server with health and reflection for its services."""
+
+    def __init__(
+        self,
+        bindings: Sequence[ServiceBinding],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        max_message_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        self._server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=options)
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        for binding in bindings:
+            binding.add_to_server(binding.servicer, self._server)
+        self._names = [b.service_name for b in bindings]
+        reflection.enable_server_reflection(
+            [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
+        )
+        self.host = host
+        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind gRPC server to {host}:{port}")
+
+    @property
+    def address(self) -> str:
+        """host:port clients dial."""
+        return f"{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Starts serving and reports every service SERVING."""
+        await self._server.start()
+        for name in ["", *self._names]:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Reports NOT_SERVING, then lets in-flight calls finish for up to `grace_s` seconds."""
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace_s)
+
+    async def wait(self) -> None:
+        """Blocks until the server terminates."""
+        await self._server.wait_for_termination()

@@ -1,0 +1,52 @@
+"""Runs one service: its bus consumers and gRPC server, until SIGINT/SIGTERM, then a graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+from llmops.bus import Bus
+from llmops.grpc_server import GrpcServer
+from llmops.logging import get_logger
+
+log = get_logger(__name__)
+
+
+async def wait_for_shutdown_signal() -> None:
+    """Returns when the process receives SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def run_until_stopped(
+    name: str,
+    server: GrpcServer,
+    bus: Bus | None = None,
+    *,
+    grace_s: float = 5.0,
+    stopped: Awaitable[None] | None = None,
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> None:
+    """Starts the bus then the server, waits for `stopped` (default: a signal), and stops in reverse order."""
+    if bus is not None:
+        await bus.start()
+    await server.start()
+    log.info("service started", service=name, grpc=server.address)
+    try:
+        await (stopped if stopped is not None else wait_for_shutdown_signal())
+    finally:
+        log.info("service stopping", service=name)
+        await server.stop(grace_s)
+        if bus is not None:
+            await bus.stop()
+        for close in on_stop:
+            await close()
+        log.info("service stopped", service=name)

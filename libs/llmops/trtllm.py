@@ -1,0 +1,41 @@
+"""The TensorRT-LLM ensemble's tensor interface, declared once.
+
+The inference client speaks it, the embedded dev model serves it, and a test checks the production model
+repository under infra/triton/ declares the same names and types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ENSEMBLE_MODEL = "ensemble"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of the ensemble: name, Triton datatype, dims without the batch dimension."""
+
+    name: str
+    datatype: str
+    dims: tuple[int, ...] = (1,)
+    optional: bool = True
+
+
+INPUTS: tuple[TensorSpec, ...] = (
+    TensorSpec("text_input", "BYTES", (1,), optional=False),
+    TensorSpec("max_tokens", "INT32", (1,), optional=False),
+    TensorSpec("stream", "BOOL"),
+    TensorSpec("temperature", "FP32"),
+    TensorSpec("top_p", "FP32"),
+    TensorSpec("top_k", "INT32"),
+    TensorSpec("random_seed", "UINT64"),
+    TensorSpec("stop_words", "BYTES", (-1,)),
+    TensorSpec("exclude_input_in_output", "BOOL"),
+    TensorSpec("return_log_probs", "BOOL"),
+)
+
+OUTPUTS: tuple[TensorSpec, ...] = (
+    TensorSpec("text_output", "BYTES", (-1,), optional=False),
+    TensorSpec("output_log_probs", "FP32", (-1, -1)),
+    TensorSpec("cum_log_probs", "FP32", (-1,)),
+)

@@ -1,0 +1,141 @@
+"""The chunk index in Qdrant: local mode (embedded, a path) or a server (a URL), the same code path.
+
+Embedding writes and retrieval reads; in embedded mode they share one process because Qdrant's local
+mode allows one process per storage path, so `open_chunk_index` hands every caller in a process the same
+client for the same location.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qdrant_client import AsyncQdrantClient, models
+
+COLLECTION = "chunks"
+
+
+@dataclass(frozen=True)
+class ChunkPoint:
+    """A chunk with its vector, as stored."""
+
+    chunk_id: str
+    vector: Sequence[float]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoredPoint:
+    """A search hit."""
+
+    chunk_id: str
+    score: float
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class ChunkIndex:
+    """Upserts, deletes and searches chunk points; point id = chunk id, so writes are idempotent."""
+
+    def __init__(self, client: AsyncQdrantClient, dimensions: int, collection: str = COLLECTION) -> None:
+        self.client = client
+        self.dimensions = dimensions
+        self.collection = collection
+        self._ready = asyncio.Lock()
+        self._created = False
+
+    async def ensure_collection(self) -> None:
+        """Creates the collection and its payload indexes once."""
+        async with self._ready:
+            if self._created:
+                return
+            if not await self.client.collection_exists(self.collection):
+                await self.client.create_collection(
+                    self.collection,
+                    vectors_config=models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE),
+                )
+                for key in ("tenant", "document_id", "dataset"):
+                    await self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
+                await self.client.create_payload_index(self.collection, "version", models.PayloadSchemaType.INTEGER)
+            self._created = True
+
+    async def upsert(self, points: Sequence[ChunkPoint]) -> None:
+        """Writes points, waiting until they are searchable."""
+        await self.ensure_collection()
+        await self.client.upsert(
+            self.collection,
+            points=[models.PointStruct(id=p.chunk_id, vector=list(p.vector), payload=p.payload) for p in points],
+            wait=True,
+        )
+
+    async def newest_version(self, document_id: str) -> int | None:
+        """The highest indexed version of a document, if any."""
+        await self.ensure_collection()
+        points, _ = await self.client.scroll(
+            self.collection,
+            scroll_filter=_match(document_id=document_id),
+            limit=1,
+            order_by=models.OrderBy(key="version", direction=models.Direction.DESC),
+            with_payload=["version"],
+        )
+        return int(points[0].payload["version"]) if points and points[0].payload else None
+
+    async def delete_document(self, document_id: str, *, below_version: int | None = None) -> None:
+        """Removes a document's points, or only those of versions older than `below_version`."""
+        await self.ensure_collection()
+        condition = _match(document_id=document_id)
+        if below_version is not None:
+            condition.must.append(models.FieldCondition(key="version", range=models.Range(lt=below_version)))  # type: ignore[union-attr]
+        await self.client.delete(self.collection, points_selector=models.FilterSelector(filter=condition), wait=True)
+
+    async def search(
+        self, vector: Sequence[float], *, tenant: str, dataset: str, limit: int, score_threshold: float | None
+    ) -> list[ScoredPoint]:
+        """Nearest chunks of one tenant (and dataset, when given)."""
+        await self.ensure_collection()
+        conditions = {"tenant": tenant, **({"dataset": dataset} if dataset else {})}
+        response = await self.client.query_points(
+            self.collection,
+            query=list(vector),
+            query_filter=_match(**conditions),
+            limit=limit,
+            score_threshold=score_threshold,
+            with_payload=True,
+        )
+        return [ScoredPoint(str(p.id), p.score, dict(p.payload or {})) for p in response.points]
+
+    async def count(self, **conditions: str) -> int:
+        """Points matching exact payload values."""
+        await self.ensure_collection()
+        result = await self.client.count(self.collection, count_filter=_match(**conditions), exact=True)
+        return result.count
+
+
+def _match(**conditions: str) -> models.Filter:
+    return models.Filter(
+        must=[models.FieldCondition(key=k, match=models.MatchValue(value=v)) for k, v in conditions.items()]
+    )
+
+
+_clients: dict[str, AsyncQdrantClient] = {}
+
+
+def open_qdrant(url: str | None, path: Path) -> AsyncQdrantClient:
+    """The process-wide client for a Qdrant server URL, or for a local-mode storage path."""
+    key = url or str(path.resolve())
+    if key not in _clients:
+        if url:
+            _clients[key] = AsyncQdrantClient(url=url)
+        else:
+            path.mkdir(parents=True, exist_ok=True)
+            _clients[key] = AsyncQdrantClient(path=str(path))
+    return _clients[key]
+
+
+async def close_qdrant() -> None:
+    """Closes every client this process opened."""
+    while _clients:
+        _, client = _clients.popitem()
+        await client.close()

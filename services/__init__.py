@@ -1,0 +1,1 @@
+"""The llmops services; each package is one independently deployable process."""

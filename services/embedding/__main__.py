@@ -1,0 +1,48 @@
+"""`python -m services.embedding`: the embedding service's composition root."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+from llmops.api.embedding.v1 import embedding_pb2_grpc
+from llmops.bus import Bus
+from llmops.grpc_server import GrpcServer, ServiceBinding
+from llmops.logging import configure_logging
+from llmops.service import run_until_stopped
+from llmops.vectorstore import ChunkIndex, close_qdrant, open_qdrant
+from services.embedding import handlers
+from services.embedding.adapters.sentence_model import Embedder, SentenceTransformerEmbedder
+from services.embedding.app import EmbeddingApp
+from services.embedding.config import Settings
+from services.embedding.grpc_api import EmbeddingServicer
+
+SERVICE_NAME = "llmops.api.embedding.v1.Embedding"
+
+
+async def main(
+    settings: Settings | None = None, stopped: Awaitable[None] | None = None, embedder: Embedder | None = None
+) -> None:
+    """Runs embedding until signalled (or until `stopped` completes)."""
+    settings = settings or Settings()
+    common = settings.common
+    configure_logging(common.log_level, common.log_format)
+    embedder = embedder or await asyncio.to_thread(
+        SentenceTransformerEmbedder, settings.model_path, batch_size=settings.batch_size, threads=settings.torch_threads
+    )
+    index = ChunkIndex(open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()), embedder.dimensions)
+    await index.ensure_collection()
+    bus = Bus(common.nats_url, "llmops/embedding", max_deliver=common.max_deliver, ack_wait_s=common.ack_wait_s)
+    app = EmbeddingApp(embedder, index, bus)
+    handlers.register(bus, app)
+    server = GrpcServer(
+        [ServiceBinding(EmbeddingServicer(app), embedding_pb2_grpc.add_EmbeddingServicer_to_server, SERVICE_NAME)],
+        host=settings.grpc.host,
+        port=settings.grpc.port,
+        max_message_bytes=settings.grpc.max_message_bytes,
+    )
+    await run_until_stopped("embedding", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[close_qdrant])
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Ingestion: parses, chunks and versions documents, publishing `documents.v1.*`."""

@@ -1,0 +1,48 @@
+"""`python -m services.ingestion`: the ingestion service's composition root."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+from llmops.api.ingestion.v1 import ingestion_pb2_grpc
+from llmops.bus import Bus
+from llmops.grpc_server import GrpcServer, ServiceBinding
+from llmops.logging import configure_logging
+from llmops.service import run_until_stopped
+from services.ingestion import handlers
+from services.ingestion.adapters.sqlite_store import SqliteDocumentStore
+from services.ingestion.app import Ingestion
+from services.ingestion.chunking import ChunkingPolicy
+from services.ingestion.config import Settings
+from services.ingestion.core import Limits
+from services.ingestion.grpc_api import IngestionServicer
+
+SERVICE_NAME = "llmops.api.ingestion.v1.Ingestion"
+
+
+async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+    """Runs ingestion until signalled (or until `stopped` completes)."""
+    settings = settings or Settings()
+    common = settings.common
+    configure_logging(common.log_level, common.log_format)
+    store = SqliteDocumentStore(settings.resolved_db_path())
+    bus = Bus(common.nats_url, "llmops/ingestion", max_deliver=common.max_deliver, ack_wait_s=common.ack_wait_s)
+    app = Ingestion(
+        store,
+        bus,
+        Limits(max_document_bytes=settings.max_document_bytes),
+        ChunkingPolicy(settings.chunk_words, settings.chunk_overlap_words),
+    )
+    handlers.register(bus, app)
+    server = GrpcServer(
+        [ServiceBinding(IngestionServicer(app, common.default_tenant), ingestion_pb2_grpc.add_IngestionServicer_to_server, SERVICE_NAME)],
+        host=settings.grpc.host,
+        port=settings.grpc.port,
+        max_message_bytes=settings.grpc.max_message_bytes,
+    )
+    await run_until_stopped("ingestion", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[store.close])
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,103 @@
+"""Ingestion's use cases: each validates, records, publishes, and answers in domain terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmops import ids
+from llmops.auth import Principal
+from llmops.bus import Bus
+from llmops.errors import NotFound
+from llmops.events import DocumentDeleted, DocumentIndexed, utcnow
+from llmops.logging import get_logger
+from services.ingestion.adapters.sqlite_store import DocumentStore, DocumentView
+from services.ingestion.chunking import ChunkingPolicy
+from services.ingestion.core import DocumentHeader, Limits, Outcome, Stage, plan_version
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What an ingest did to a document."""
+
+    document_id: str
+    version: int
+    outcome: Outcome
+    chunk_count: int
+    content_hash: str
+
+
+class Ingestion:
+    """Records document versions and publishes their events; the gRPC servicer and bus handlers call this."""
+
+    def __init__(self, store: DocumentStore, bus: Bus, limits: Limits, policy: ChunkingPolicy) -> None:
+        self.store = store
+        self.bus = bus
+        self.limits = limits
+        self.policy = policy
+
+    async def ingest(self, principal: Principal, header: DocumentHeader, content: bytes) -> IngestResult:
+        """Stores a new version when the content changed and publishes it; same content is a no-op."""
+        document_id = ids.document_id(principal.tenant, header.source_uri) if header.source_uri else ""
+        latest = await self.store.latest(document_id) if document_id else None
+        plan = plan_version(
+            tenant=principal.tenant,
+            user=principal.subject,
+            header=header,
+            content=content,
+            latest=latest,
+            limits=self.limits,
+            policy=self.policy,
+        )
+        if plan is None:
+            assert latest is not None  # noqa: S101 - plan_version returns None only for a known latest
+            view = await self.store.get(document_id)
+            chunks = view.versions[-1].chunk_count if view and view.versions else 0
+            return IngestResult(document_id, latest.version, Outcome.UNCHANGED, chunks, latest.content_hash)
+        now = utcnow()
+        await self.store.record_version(plan, now)
+        # Publish received and chunks before marking CHUNKED: a crash in between leaves RECEIVED, and the
+        # next ingest of the same content re-publishes under the same event ids (JetStream drops duplicates).
+        await self.bus.publish(plan.received_event(now))
+        await self.bus.publish_all(plan.chunked_events(now))
+        await self.store.set_stage(plan.document_id, plan.version, Stage.CHUNKED, utcnow())
+        log.info(
+            "document ingested",
+            document_id=plan.document_id,
+            version=plan.version,
+            outcome=plan.outcome.value,
+            chunks=len(plan.chunks),
+        )
+        return IngestResult(plan.document_id, plan.version, plan.outcome, len(plan.chunks), plan.content_hash)
+
+    async def get(self, principal: Principal, document_id: str) -> DocumentView:
+        """A document of the caller's tenant, with its versions."""
+        view = await self.store.get(document_id)
+        if view is None or view.tenant != principal.tenant:
+            raise NotFound(f"no document with id {document_id!r} in tenant {principal.tenant!r}")
+        return view
+
+    async def list(self, principal: Principal, dataset: str, after: str, limit: int) -> list[DocumentView]:
+        """The caller's documents in id order, after a cursor."""
+        return await self.store.list(principal.tenant, dataset, after, limit)
+
+    async def delete(self, principal: Principal, document_id: str) -> DocumentView:
+        """Tombstones a document and publishes `documents.v1.deleted` so the index drops it."""
+        view = await self.get(principal, document_id)
+        if not view.deleted:
+            await self.store.mark_deleted(document_id, utcnow())
+        await self.bus.publish(
+            DocumentDeleted(
+                tenant=view.tenant, document_id=document_id, version=view.latest_version, deleted_by=principal.subject
+            )
+        )
+        return view
+
+    async def on_indexed(self, event: DocumentIndexed) -> None:
+        """Records that a part of a version is searchable; the version is INDEXED once every part is."""
+        done = await self.store.mark_part_indexed(
+            event.document_id, event.version, event.part, event.parts, event.embedding_model, event.occurred_at
+        )
+        if done:
+            log.info("document indexed", document_id=event.document_id, version=event.version)

@@ -1,0 +1,201 @@
+"""Ingestion's domain: validating a document, deciding its version and building its events; pure, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from llmops import ids
+from llmops.errors import InvalidArgument
+from llmops.events import ChunkBody, Classification, DocumentChunked, DocumentReceived
+from services.ingestion.chunking import CHUNKER_VERSION, ChunkingPolicy, TextChunk, chunk
+from services.ingestion.parsing import PARSER_VERSION, parse, resolve_mime_type
+
+MAX_PART_TEXT_CHARS = 200_000
+"""Chunk text per `documents.v1.chunked` message; keeps bodies well under NATS's 1 MB payload limit."""
+
+
+class Stage(StrEnum):
+    """Where a document version is in the pipeline."""
+
+    RECEIVED = "received"
+    CHUNKED = "chunked"
+    INDEXED = "indexed"
+    DELETED = "deleted"
+
+
+class Outcome(StrEnum):
+    """What an ingest did."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class DocumentHeader:
+    """What the caller says about a document."""
+
+    source_uri: str
+    title: str = ""
+    mime_type: str = ""
+    dataset: str = ""
+    classification: Classification = Classification.INTERNAL
+    allowed_groups: tuple[str, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what ingestion accepts."""
+
+    max_document_bytes: int = 2 * 1024 * 1024
+    max_source_uri_chars: int = 2048
+    max_dataset_chars: int = 128
+
+
+@dataclass(frozen=True)
+class LatestVersion:
+    """The newest stored version of a document, as far as deciding the next one needs."""
+
+    version: int
+    content_hash: str
+    stage: Stage
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class VersionPlan:
+    """A new document version, ready to be recorded and published."""
+
+    document_id: str
+    tenant: str
+    version: int
+    outcome: Outcome
+    header: DocumentHeader
+    dataset: str
+    mime_type: str
+    title: str
+    content_hash: str
+    size_bytes: int
+    chunks: tuple[TextChunk, ...]
+    ingested_by: str
+    parser: str = PARSER_VERSION
+    chunker: str = CHUNKER_VERSION
+
+    def received_event(self, at: datetime) -> DocumentReceived:
+        """The `documents.v1.received` event of this version."""
+        return DocumentReceived(
+            tenant=self.tenant,
+            occurred_at=at,
+            document_id=self.document_id,
+            version=self.version,
+            source_uri=self.header.source_uri,
+            dataset=self.dataset,
+            content_hash=self.content_hash,
+            size_bytes=self.size_bytes,
+            mime_type=self.mime_type,
+            ingested_by=self.ingested_by,
+        )
+
+    def chunked_events(self, at: datetime) -> list[DocumentChunked]:
+        """The `documents.v1.chunked` events of this version, split into parts that fit a NATS message."""
+        parts: list[list[TextChunk]] = [[]]
+        size = 0
+        for c in self.chunks:
+            if parts[-1] and size + len(c.text) > MAX_PART_TEXT_CHARS:
+                parts.append([])
+                size = 0
+            parts[-1].append(c)
+            size += len(c.text)
+        return [
+            DocumentChunked(
+                tenant=self.tenant,
+                occurred_at=at,
+                document_id=self.document_id,
+                version=self.version,
+                source_uri=self.header.source_uri,
+                title=self.title,
+                dataset=self.dataset,
+                content_hash=self.content_hash,
+                classification=self.header.classification,
+                allowed_groups=list(self.header.allowed_groups),
+                part=number,
+                parts=len(parts),
+                total_chunks=len(self.chunks),
+                chunks=[
+                    ChunkBody(
+                        chunk_id=ids.chunk_id(self.document_id, self.version, c.index),
+                        index=c.index,
+                        text=c.text,
+                        start_char=c.start_char,
+                        end_char=c.end_char,
+                        heading_path=list(c.heading_path),
+                    )
+                    for c in part
+                ],
+            )
+            for number, part in enumerate(parts)
+        ]
+
+
+def validate_header(header: DocumentHeader, limits: Limits) -> None:
+    """Refuses headers a document cannot be stored under."""
+    if not header.source_uri.strip():
+        raise InvalidArgument("header.source_uri is required: it identifies the document within your tenant")
+    if len(header.source_uri) > limits.max_source_uri_chars:
+        raise InvalidArgument(f"header.source_uri is longer than {limits.max_source_uri_chars} characters")
+    if len(header.dataset) > limits.max_dataset_chars:
+        raise InvalidArgument(f"header.dataset is longer than {limits.max_dataset_chars} characters")
+
+
+def validate_size(size: int, limits: Limits) -> None:
+    """Refuses empty and oversized content."""
+    if size == 0:
+        raise InvalidArgument("content is empty; send the document's bytes")
+    if size > limits.max_document_bytes:
+        raise InvalidArgument(
+            f"document is {size} bytes, over the {limits.max_document_bytes}-byte limit; "
+            "split it or use IngestStream once large-file support lands"
+        )
+
+
+def plan_version(
+    *,
+    tenant: str,
+    user: str,
+    header: DocumentHeader,
+    content: bytes,
+    latest: LatestVersion | None,
+    limits: Limits,
+    policy: ChunkingPolicy,
+) -> VersionPlan | None:
+    """Decides what an ingest does; None means the content equals the latest, already published version."""
+    validate_header(header, limits)
+    validate_size(len(content), limits)
+    mime_type = resolve_mime_type(header.mime_type, header.source_uri)
+    parsed = parse(content, mime_type, header.source_uri, header.title)
+    digest = ids.content_hash(content)
+    document_id = ids.document_id(tenant, header.source_uri)
+    if latest is not None and not latest.deleted and latest.content_hash == digest:
+        if latest.stage != Stage.RECEIVED:
+            return None
+        version, outcome = latest.version, Outcome.UPDATED if latest.version > 1 else Outcome.CREATED
+    else:
+        version = (latest.version + 1) if latest else 1
+        outcome = Outcome.UPDATED if latest and not latest.deleted else Outcome.CREATED
+    return VersionPlan(
+        document_id=document_id,
+        tenant=tenant,
+        version=version,
+        outcome=outcome,
+        header=header,
+        dataset=header.dataset or "default",
+        mime_type=mime_type,
+        title=parsed.title,
+        content_hash=digest,
+        size_bytes=len(content),
+        chunks=tuple(chunk(parsed, policy)),
+        ingested_by=user,
+    )

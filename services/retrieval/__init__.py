@@ -1,0 +1,1 @@
+"""Retrieval: governed search over the chunk index."""

@@ -1,0 +1,84 @@
+"""Retrieval's domain: validating a search and turning index hits into chunks; pure, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmops.errors import InvalidArgument
+from llmops.vectorstore import ScoredPoint
+
+MAX_QUERY_CHARS = 4000
+MAX_TOP_K = 50
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A validated search."""
+
+    text: str
+    tenant: str
+    dataset: str = ""
+    top_k: int = 5
+    score_threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk that matched, with what a citation needs."""
+
+    chunk_id: str
+    score: float
+    document_id: str
+    document_version: int
+    index: int
+    text: str
+    title: str
+    source_uri: str
+    dataset: str
+    start_char: int
+    end_char: int
+    page: int
+    heading_path: list[str] = field(default_factory=list)
+
+
+def validate(
+    text: str, tenant: str, dataset: str, top_k: int, score_threshold: float, default_top_k: int
+) -> SearchQuery:
+    """A search query, or INVALID_ARGUMENT naming what is wrong."""
+    text = text.strip()
+    if not text:
+        raise InvalidArgument("query is empty; send the text to search for")
+    if len(text) > MAX_QUERY_CHARS:
+        raise InvalidArgument(f"query has {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
+    if not 0 <= top_k <= MAX_TOP_K:
+        raise InvalidArgument(f"top_k must be between 1 and {MAX_TOP_K} (0 for the default)")
+    if not -1.0 <= score_threshold <= 1.0:
+        raise InvalidArgument("score_threshold is a cosine similarity between -1 and 1 (0 for none)")
+    return SearchQuery(
+        text=text,
+        tenant=tenant,
+        dataset=dataset.strip(),
+        top_k=top_k or default_top_k,
+        score_threshold=score_threshold or None,
+    )
+
+
+def to_hit(point: ScoredPoint) -> Hit:
+    """A hit from an index point's payload."""
+    p: dict[str, Any] = point.payload
+    return Hit(
+        chunk_id=point.chunk_id,
+        score=point.score,
+        document_id=str(p["document_id"]),
+        document_version=int(p["version"]),
+        index=int(p.get("chunk_index", 0)),
+        text=str(p.get("text", "")),
+        title=str(p.get("title", "")),
+        source_uri=str(p.get("source_uri", "")),
+        dataset=str(p.get("dataset", "")),
+        start_char=int(p.get("start_char", 0)),
+        end_char=int(p.get("end_char", 0)),
+        page=int(p.get("page", 0)),
+        heading_path=list(p.get("heading_path", [])),
+    )
