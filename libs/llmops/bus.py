@@ -260,9 +260,10 @@ class Bus:
         if ctx.deliveries > self.max_deliver:
             await self._dead_letter(msg, ctx, durable, "delivered more than max_deliver times without an ack")
             return
+        if not ctx.id or not ctx.type:
+            await self._dead_letter(msg, ctx, durable, "undecodable: missing CloudEvents headers ce-id and ce-type")
+            return
         try:
-            if not ctx.id or not ctx.type:
-                raise PoisonMessage("missing CloudEvents headers ce-id and ce-type")
             event = decode(raw.data, ctx)
         except (PoisonMessage, ValidationError, ValueError) as exc:
             await self._dead_letter(msg, ctx, durable, f"undecodable: {exc}")

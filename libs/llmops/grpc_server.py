@@ -139,9 +139,7 @@ class GrpcServer:
         for binding in bindings:
             binding.add_to_server(binding.servicer, self._server)
         self._names = [b.service_name for b in bindings]
-        reflection.enable_server_reflection(
-            [*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
-        )
+        reflection.enable_server_reflection([*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server)
         self.host = host
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
@@ -166,3 +164,32 @@ class GrpcServer:
     async def wait(self) -> None:
         """Blocks until the server terminates."""
         await self._server.wait_for_termination()
+
+
+def unimplemented_servicer(base: type[Any], service: Any, missing: str) -> Any:
+    """A servicer whose every method answers UNIMPLEMENTED with `missing` (what is not built yet, and where).
+
+    Args:
+        base: the generated `...Servicer` class.
+        service: the service's protobuf descriptor, e.g. `pb2.DESCRIPTOR.services_by_name["Feedback"]`.
+        missing: the sentence callers see after "<Service>.<Method>: ".
+    """
+    from llmops.errors import Unimplemented
+
+    def method(name: str, streaming: bool) -> Callable[..., Any]:
+        message = f"{service.name}.{name}: {missing}"
+        if streaming:
+
+            async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                raise Unimplemented(message)
+                yield  # pragma: no cover - makes this an async generator, as streaming handlers must be
+
+            return stream
+
+        async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+            raise Unimplemented(message)
+
+        return unary
+
+    methods = {m.name: method(m.name, m.server_streaming) for m in service.methods}
+    return type(f"Unimplemented{service.name}Servicer", (base,), methods)()

@@ -27,9 +27,13 @@ async def main(
     settings = settings or Settings()
     common = settings.common
     configure_logging(common.log_level, common.log_format)
-    embedder = embedder or await asyncio.to_thread(
-        SentenceTransformerEmbedder, settings.model_path, batch_size=settings.batch_size, threads=settings.torch_threads
-    )
+    if embedder is None:
+        embedder = await asyncio.to_thread(
+            SentenceTransformerEmbedder,
+            settings.model_path,
+            batch_size=settings.batch_size,
+            threads=settings.torch_threads,
+        )
     index = ChunkIndex(open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()), embedder.dimensions)
     await index.ensure_collection()
     bus = Bus(common.nats_url, "llmops/embedding", max_deliver=common.max_deliver, ack_wait_s=common.ack_wait_s)
@@ -41,7 +45,9 @@ async def main(
         port=settings.grpc.port,
         max_message_bytes=settings.grpc.max_message_bytes,
     )
-    await run_until_stopped("embedding", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[close_qdrant])
+    await run_until_stopped(
+        "embedding", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[close_qdrant]
+    )
 
 
 if __name__ == "__main__":

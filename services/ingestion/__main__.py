@@ -36,12 +36,20 @@ async def main(settings: Settings | None = None, stopped: Awaitable[None] | None
     )
     handlers.register(bus, app)
     server = GrpcServer(
-        [ServiceBinding(IngestionServicer(app, common.default_tenant), ingestion_pb2_grpc.add_IngestionServicer_to_server, SERVICE_NAME)],
+        [
+            ServiceBinding(
+                IngestionServicer(app, common.default_tenant),
+                ingestion_pb2_grpc.add_IngestionServicer_to_server,
+                SERVICE_NAME,
+            )
+        ],
         host=settings.grpc.host,
         port=settings.grpc.port,
         max_message_bytes=settings.grpc.max_message_bytes,
     )
-    await run_until_stopped("ingestion", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[store.close])
+    await run_until_stopped(
+        "ingestion", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[store.close]
+    )
 
 
 if __name__ == "__main__":

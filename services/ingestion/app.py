@@ -89,7 +89,10 @@ class Ingestion:
             await self.store.mark_deleted(document_id, utcnow())
         await self.bus.publish(
             DocumentDeleted(
-                tenant=view.tenant, document_id=document_id, version=view.latest_version, deleted_by=principal.subject
+                tenant=view.tenant,
+                document_id=document_id,
+                version=view.latest_version,
+                deleted_by=principal.subject,
             )
         )
         return view
@@ -97,7 +100,12 @@ class Ingestion:
     async def on_indexed(self, event: DocumentIndexed) -> None:
         """Records that a part of a version is searchable; the version is INDEXED once every part is."""
         done = await self.store.mark_part_indexed(
-            event.document_id, event.version, event.part, event.parts, event.embedding_model, event.occurred_at
+            event.document_id,
+            event.version,
+            event.part,
+            event.parts,
+            event.embedding_model,
+            event.occurred_at,
         )
         if done:
             log.info("document indexed", document_id=event.document_id, version=event.version)

@@ -30,7 +30,9 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServicer):
     async def Ingest(self, request: pb.IngestRequest, context: grpc.aio.ServicerContext) -> pb.IngestResponse:
         if not request.HasField("header"):
             raise InvalidArgument("header is required (at least header.source_uri)")
-        result = await self.app.ingest(self._principal(context), mappers.header_from_pb(request.header), request.content)
+        result = await self.app.ingest(
+            self._principal(context), mappers.header_from_pb(request.header), request.content
+        )
         return mappers.ingest_result_to_pb(result)
 
     async def IngestStream(

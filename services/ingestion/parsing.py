@@ -49,8 +49,7 @@ def resolve_mime_type(declared: str, source_uri: str) -> str:
     suffix = PurePosixPath(source_uri.split("?", 1)[0]).suffix.lower()
     if suffix not in SUPPORTED_TYPES:
         raise InvalidArgument(
-            f"cannot tell the type of {source_uri!r} from its extension; set mime_type to one of "
-            f"{', '.join(supported)}"
+            f"cannot tell the type of {source_uri!r} from its extension; set mime_type to one of {', '.join(supported)}"
         )
     return SUPPORTED_TYPES[suffix]
 

@@ -41,7 +41,12 @@ async def main(settings: Settings | None = None, stopped: Awaitable[None] | None
         await channel.close()
 
     await run_until_stopped(
-        "retrieval", server, None, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[close_channel, close_qdrant]
+        "retrieval",
+        server,
+        None,
+        grace_s=settings.grpc.grace_s,
+        stopped=stopped,
+        on_stop=[close_channel, close_qdrant],
     )
 
 

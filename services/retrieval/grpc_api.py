@@ -43,7 +43,12 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
     async def Search(self, request: pb.SearchRequest, context: grpc.aio.ServicerContext) -> pb.SearchResponse:
         principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
         query = validate(
-            request.query, principal.tenant, request.dataset, request.top_k, request.score_threshold, self.default_top_k
+            request.query,
+            principal.tenant,
+            request.dataset,
+            request.top_k,
+            request.score_threshold,
+            self.default_top_k,
         )
         hits = await self.app.search(query)
         return pb.SearchResponse(hits=[hit_to_pb(h) for h in hits], embedding_model=self.embedding_model)

@@ -13,7 +13,38 @@ from collections.abc import Iterator
 _SOURCE = re.compile(r"^\[(\d+)\]\s*(.*?)(?=^\[\d+\]|^Question:|\Z)", re.MULTILINE | re.DOTALL)
 _QUESTION = re.compile(r"^Question:\s*(.+?)$", re.MULTILINE)
 _WORD = re.compile(r"[a-z0-9]+")
-_STOPWORDS = frozenset("a an and are as at be by do does for from how i in is it of on or the to what when which who why with".split())
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "do",
+        "does",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "what",
+        "when",
+        "which",
+        "who",
+        "why",
+        "with",
+    ]
+)
 NO_ANSWER = "I cannot answer that from the provided sources."
 
 

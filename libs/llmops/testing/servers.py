@@ -138,10 +138,12 @@ class TritonServer:
         self.wait_ready(timeout_s)
 
     def wait_ready(self, timeout_s: float) -> None:
-        """Polls Triton until the ensemble model reports ready."""
+        """Polls Triton until the decoupled and the unary ensemble models report ready."""
         import tritonclient.grpc as grpcclient
 
         from llmops.trtllm import ENSEMBLE_MODEL
+
+        models = (ENSEMBLE_MODEL, f"{ENSEMBLE_MODEL}_unary")
 
         deadline = time.monotonic() + timeout_s
         client = grpcclient.InferenceServerClient(self.grpc_url)
@@ -150,7 +152,7 @@ class TritonServer:
                 if self.process is not None and self.process.poll() is not None:
                     raise RuntimeError(f"triton exited: {self.log_path.read_text()[-3000:]}")
                 try:
-                    if client.is_model_ready(ENSEMBLE_MODEL):
+                    if all(client.is_model_ready(m) for m in models):
                         return
                 except Exception:  # noqa: BLE001, S110 - not listening yet
                     pass

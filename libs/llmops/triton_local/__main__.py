@@ -26,7 +26,13 @@ def main() -> None:
         if args.backend == "extractive"
         else LlamaCppBackend(args.model_path or smollm2_path(), n_threads=args.threads)
     )
-    serve(backend, grpc_port=args.grpc_port, http_port=args.http_port, metrics_port=args.metrics_port, host=args.host)
+    serve(
+        backend,
+        grpc_port=args.grpc_port,
+        http_port=args.http_port,
+        metrics_port=args.metrics_port,
+        host=args.host,
+    )
 
 
 if __name__ == "__main__":

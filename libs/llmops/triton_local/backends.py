@@ -80,6 +80,6 @@ class LlamaCppBackend:
                 stream=True,
             )
             for chunk in stream:
-                text = chunk["choices"][0]["text"]
+                text: str = chunk["choices"][0]["text"]  # type: ignore[index]
                 if text:
                     yield text

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from llmops.trtllm import ENSEMBLE_MODEL, INPUTS, OUTPUTS, TensorSpec
 from llmops.triton_local.backends import Backend, GenerationRequest
+from llmops.trtllm import ENSEMBLE_MODEL, INPUTS, OUTPUTS, TensorSpec
 
 UNARY_MODEL = f"{ENSEMBLE_MODEL}_unary"
 """The same model, not decoupled: for clients and tests of plain unary `infer`."""
@@ -23,7 +23,7 @@ _NUMPY_TYPES: dict[str, Any] = {
     "BOOL": np.bool_,
 }
 
-Request = Mapping[str, np.ndarray]
+Request = Mapping[str, np.ndarray[Any, Any]]
 
 
 def fix_python_stub_library_path() -> None:
@@ -43,8 +43,9 @@ def _scalar(request: Request, name: str, default: Any) -> Any:
     return default if value is None or value.size == 0 else value.reshape(-1)[0].item()
 
 
-def decode_request(request: Request) -> tuple[GenerationRequest, bool, bool]:
+def decode_request(triton_request: Request) -> tuple[GenerationRequest, bool, bool]:
     """Reads ensemble inputs into a generation request, plus the `stream` and `exclude_input_in_output` flags."""
+    request = dict(triton_request.items())  # PyTriton's Request is mapping-like but has no .get()
     prompt = request["text_input"].reshape(-1)[0]
     stop = request.get("stop_words")
     generation = GenerationRequest(
@@ -54,12 +55,18 @@ def decode_request(request: Request) -> tuple[GenerationRequest, bool, bool]:
         top_p=float(_scalar(request, "top_p", 1.0)),
         top_k=int(_scalar(request, "top_k", 0)),
         seed=int(_scalar(request, "random_seed", 0)),
-        stop_words=[w.decode() if isinstance(w, bytes) else str(w) for w in stop.reshape(-1)] if stop is not None else [],
+        stop_words=[w.decode() if isinstance(w, bytes) else str(w) for w in stop.reshape(-1)]
+        if stop is not None
+        else [],
     )
-    return generation, bool(_scalar(request, "stream", False)), bool(_scalar(request, "exclude_input_in_output", False))
+    return (
+        generation,
+        bool(_scalar(request, "stream", False)),
+        bool(_scalar(request, "exclude_input_in_output", False)),
+    )
 
 
-def _text(piece: str) -> dict[str, np.ndarray]:
+def _text(piece: str) -> dict[str, np.ndarray[Any, Any]]:
     return {"text_output": np.array([[piece.encode()]], dtype=object)}
 
 
@@ -71,10 +78,10 @@ def make_infer_functions(backend: Backend) -> tuple[Callable[..., Any], Callable
         text = "".join(backend.generate(generation))
         return text if exclude_input else generation.prompt + text
 
-    def infer_unary(requests: Sequence[Request]) -> list[dict[str, np.ndarray]]:
+    def infer_unary(requests: Sequence[Request]) -> list[dict[str, np.ndarray[Any, Any]]]:
         return [_text(complete(r)) for r in requests]
 
-    def infer_decoupled(requests: Sequence[Request]) -> Iterator[list[dict[str, np.ndarray]]]:
+    def infer_decoupled(requests: Sequence[Request]) -> Iterator[list[dict[str, np.ndarray[Any, Any]]]]:
         # max_batch_size is 1 for the decoupled model, so each call streams exactly one request.
         for request in requests:
             generation, stream, exclude_input = decode_request(request)

@@ -172,10 +172,12 @@ class SqliteDocumentStore:
 
     def _set_stage(self, document_id: str, version: int, stage: Stage, at: datetime) -> None:
         self._db.execute(
-            "UPDATE versions SET stage = ? WHERE document_id = ? AND version = ?", (stage.value, document_id, version)
+            "UPDATE versions SET stage = ? WHERE document_id = ? AND version = ?",
+            (stage.value, document_id, version),
         )
         self._db.execute(
-            "INSERT OR IGNORE INTO stage_history VALUES (?, ?, ?, ?)", (document_id, version, stage.value, at.isoformat())
+            "INSERT OR IGNORE INTO stage_history VALUES (?, ?, ?, ?)",
+            (document_id, version, stage.value, at.isoformat()),
         )
 
     async def set_stage(self, document_id: str, version: int, stage: Stage, at: datetime) -> None:
@@ -192,7 +194,8 @@ class SqliteDocumentStore:
             with self._db:
                 self._db.execute("INSERT OR IGNORE INTO indexed_parts VALUES (?, ?, ?)", (document_id, version, part))
                 (done,) = self._db.execute(
-                    "SELECT COUNT(*) FROM indexed_parts WHERE document_id = ? AND version = ?", (document_id, version)
+                    "SELECT COUNT(*) FROM indexed_parts WHERE document_id = ? AND version = ?",
+                    (document_id, version),
                 ).fetchone()
                 if done < parts:
                     return False

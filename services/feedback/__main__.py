@@ -1,0 +1,31 @@
+"""`python -m services.feedback`: the feedback service's composition root."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+from llmops.api.feedback.v1 import feedback_pb2_grpc
+from llmops.grpc_server import GrpcServer, ServiceBinding
+from llmops.logging import configure_logging
+from llmops.service import run_until_stopped
+from services.feedback.config import Settings
+from services.feedback.grpc_api import servicer
+
+SERVICE_NAME = "llmops.api.feedback.v1.Feedback"
+
+
+async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+    """Runs feedback until signalled (or until `stopped` completes)."""
+    settings = settings or Settings()
+    configure_logging(settings.common.log_level, settings.common.log_format)
+    server = GrpcServer(
+        [ServiceBinding(servicer(), feedback_pb2_grpc.add_FeedbackServicer_to_server, SERVICE_NAME)],
+        host=settings.grpc.host,
+        port=settings.grpc.port,
+    )
+    await run_until_stopped("feedback", server, grace_s=settings.grpc.grace_s, stopped=stopped)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

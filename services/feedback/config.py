@@ -1,0 +1,17 @@
+"""Feedback settings (env prefix `LLMOPS_FEEDBACK_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmops.settings import CommonSettings, GrpcSettings
+
+
+class Settings(BaseSettings):
+    """Everything the feedback service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_FEEDBACK_", env_nested_delimiter="__", extra="ignore")
+
+    common: CommonSettings = Field(default_factory=CommonSettings)
+    grpc: GrpcSettings = Field(default_factory=lambda: GrpcSettings(port=50057))

@@ -1,0 +1,1 @@
+"""Gateway: the front door product backends call (`Assistant.Ask`, `Assistant.AskStream`)."""

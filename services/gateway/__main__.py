@@ -1,0 +1,68 @@
+"""`python -m services.gateway`: the gateway's composition root."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+import grpc
+
+from llmops.api.gateway.v1 import gateway_pb2_grpc
+from llmops.api.inference.v1 import inference_pb2_grpc
+from llmops.api.retrieval.v1 import retrieval_pb2_grpc
+from llmops.bus import Bus
+from llmops.grpc_server import GrpcServer, ServiceBinding
+from llmops.logging import configure_logging
+from llmops.service import run_until_stopped
+from services.gateway.app import Assistant
+from services.gateway.config import Settings
+from services.gateway.core import Limits
+from services.gateway.grpc_api import AssistantServicer
+
+SERVICE_NAME = "llmops.api.gateway.v1.Assistant"
+
+
+async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+    """Runs the gateway until signalled (or until `stopped` completes)."""
+    settings = settings or Settings()
+    common = settings.common
+    configure_logging(common.log_level, common.log_format)
+    retrieval_channel = grpc.aio.insecure_channel(settings.retrieval_url)
+    inference_channel = grpc.aio.insecure_channel(settings.inference_url)
+    bus = Bus(common.nats_url, "llmops/gateway", max_deliver=common.max_deliver, ack_wait_s=common.ack_wait_s)
+    app = Assistant(
+        retrieval_pb2_grpc.RetrievalStub(retrieval_channel),
+        inference_pb2_grpc.InferenceStub(inference_channel),
+        bus,
+        retrieval_timeout_s=settings.retrieval_timeout_s,
+        generation_timeout_s=settings.generation_timeout_s,
+    )
+    limits = Limits(
+        max_query_chars=settings.max_query_chars,
+        default_top_k=settings.default_top_k,
+        default_max_tokens=settings.default_max_tokens,
+    )
+    server = GrpcServer(
+        [
+            ServiceBinding(
+                AssistantServicer(app, limits, common.default_tenant),
+                gateway_pb2_grpc.add_AssistantServicer_to_server,
+                SERVICE_NAME,
+            )
+        ],
+        host=settings.grpc.host,
+        port=settings.grpc.port,
+        max_message_bytes=settings.grpc.max_message_bytes,
+    )
+
+    async def close_channels() -> None:
+        await retrieval_channel.close()
+        await inference_channel.close()
+
+    await run_until_stopped(
+        "gateway", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[close_channels]
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

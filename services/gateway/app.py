@@ -1,0 +1,212 @@
+"""The gateway's use case: retrieve → generate → cite → publish, streamed or whole."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+
+from llmops.api.common.v1 import common_pb2
+from llmops.api.inference.v1 import inference_pb2, inference_pb2_grpc
+from llmops.api.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
+from llmops.auth import Principal, principal_metadata
+from llmops.bus import Bus
+from llmops.errors import DeadlineExceeded, DomainError, InvalidArgument, Unavailable
+from llmops.events import CitedSource, InteractionCompleted, Usage
+from llmops.logging import get_logger
+from services.gateway.core import (
+    NO_SOURCES_ANSWER,
+    PROMPT_NAME,
+    PROMPT_VERSION,
+    Question,
+    Source,
+    cited_sources,
+    grounded_messages,
+)
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Answer:
+    """A finished answer with everything the response and the interaction event carry."""
+
+    interaction_id: str
+    text: str
+    citations: list[Source]
+    model: str
+    usage: Usage
+    retrieve_ms: float
+    generate_ms: float
+    total_ms: float
+    prompt_name: str = PROMPT_NAME
+    prompt_version: int = PROMPT_VERSION
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _downstream_error(service: str, exc: grpc.aio.AioRpcError, timeout_s: float) -> DomainError:
+    code = exc.code()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return DeadlineExceeded(f"{service} did not answer within {timeout_s}s")
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return InvalidArgument(f"{service}: {exc.details()}")
+    return Unavailable(f"{service} is unavailable ({code.name}): {exc.details()}")
+
+
+def _sources(response: retrieval_pb2.SearchResponse) -> list[Source]:
+    return [
+        Source(
+            number=i,
+            chunk_id=h.chunk.chunk_id,
+            document_id=h.chunk.document_id,
+            document_version=h.chunk.document_version,
+            title=h.chunk.title,
+            source_uri=h.chunk.source_uri,
+            text=h.chunk.text,
+            score=h.score,
+            heading_path=list(h.chunk.location.heading_path),
+            start_char=h.chunk.location.start_char,
+            end_char=h.chunk.location.end_char,
+            page=h.chunk.location.page,
+        )
+        for i, h in enumerate(response.hits, start=1)
+    ]
+
+
+class Assistant:
+    """Answers questions from the caller's documents."""
+
+    def __init__(
+        self,
+        retrieval: retrieval_pb2_grpc.RetrievalStub,
+        inference: inference_pb2_grpc.InferenceStub,
+        bus: Bus,
+        *,
+        retrieval_timeout_s: float,
+        generation_timeout_s: float,
+    ) -> None:
+        self.retrieval = retrieval
+        self.inference = inference
+        self.bus = bus
+        self.retrieval_timeout_s = retrieval_timeout_s
+        self.generation_timeout_s = generation_timeout_s
+
+    async def retrieve(self, principal: Principal, question: Question) -> list[Source]:
+        """The sources for a question, numbered from 1."""
+        try:
+            response = await self.retrieval.Search(
+                retrieval_pb2.SearchRequest(query=question.text, dataset=question.dataset, top_k=question.top_k),
+                timeout=self.retrieval_timeout_s,
+                metadata=principal_metadata(principal),
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _downstream_error("retrieval", exc, self.retrieval_timeout_s) from exc
+        return _sources(response)
+
+    async def ask(self, principal: Principal, question: Question) -> AsyncIterator[list[Source] | str | Answer]:
+        """Yields the sources, then answer text pieces, then the finished Answer (already published)."""
+        started = time.perf_counter()
+        interaction_id = str(uuid.uuid4())
+        sources = await self.retrieve(principal, question)
+        retrieve_ms = (time.perf_counter() - started) * 1000
+        yield sources
+        model, usage, text, generate_ms = "", Usage(), NO_SOURCES_ANSWER, 0.0
+        if sources:
+            pieces: list[str] = []
+            async for item in self._generate(principal, question, sources):
+                if isinstance(item, str):
+                    pieces.append(item)
+                    yield item
+                else:
+                    model, generate_ms = item.model, item.generate_ms
+                    usage = Usage(
+                        prompt_tokens=item.usage.prompt_tokens,
+                        completion_tokens=item.usage.completion_tokens,
+                        total_tokens=item.usage.total_tokens,
+                        cost_usd=item.usage.cost_usd,
+                    )
+                    text = item.text
+        else:
+            yield text
+        # A model that cites no number still answered from exactly these sources, so they are the citations.
+        citations = cited_sources(text, sources) or (sources if sources and text != NO_SOURCES_ANSWER else [])
+        answer = Answer(
+            interaction_id=interaction_id,
+            text=text,
+            citations=citations,
+            model=model,
+            usage=usage,
+            retrieve_ms=round(retrieve_ms, 2),
+            generate_ms=round(generate_ms, 2),
+            total_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        await self.bus.publish(self._event(principal, question, answer))
+        log.info(
+            "question answered",
+            interaction_id=interaction_id,
+            sources=len(sources),
+            cited=len(citations),
+            retrieve_ms=answer.retrieve_ms,
+            generate_ms=answer.generate_ms,
+            total_ms=answer.total_ms,
+        )
+        yield answer
+
+    async def _generate(
+        self, principal: Principal, question: Question, sources: list[Source]
+    ) -> AsyncIterator[str | inference_pb2.GenerateResponse]:
+        request = inference_pb2.GenerateRequest(
+            messages=inference_pb2.Messages(
+                messages=[
+                    inference_pb2.ChatMessage(role=role, content=content)
+                    for role, content in grounded_messages(question.text, sources)
+                ]
+            ),
+            parameters=common_pb2.GenerationParameters(
+                max_tokens=question.max_tokens, temperature=question.temperature
+            ),
+        )
+        call = self.inference.GenerateStream(
+            request, timeout=self.generation_timeout_s, metadata=principal_metadata(principal)
+        )
+        try:
+            async for message in call:
+                if message.WhichOneof("event") == "delta":
+                    yield message.delta
+                else:
+                    yield message.done
+        except grpc.aio.AioRpcError as exc:
+            raise _downstream_error("inference", exc, self.generation_timeout_s) from exc
+        finally:
+            call.cancel()
+
+    @staticmethod
+    def _event(principal: Principal, question: Question, answer: Answer) -> InteractionCompleted:
+        return InteractionCompleted(
+            tenant=principal.tenant,
+            interaction_id=answer.interaction_id,
+            user=principal.subject,
+            query=question.text,
+            answer=answer.text,
+            citations=[
+                CitedSource(
+                    number=s.number,
+                    document_id=s.document_id,
+                    document_version=s.document_version,
+                    chunk_id=s.chunk_id,
+                    source_uri=s.source_uri,
+                    score=s.score,
+                )
+                for s in answer.citations
+            ],
+            model=answer.model,
+            prompt_name=answer.prompt_name,
+            prompt_version=answer.prompt_version,
+            usage=answer.usage,
+            retrieve_ms=answer.retrieve_ms,
+            generate_ms=answer.generate_ms,
+            total_ms=answer.total_ms,
+        )

@@ -1,0 +1,112 @@
+"""The gateway's domain: validating questions, building the grounded prompt, reading citations; pure, no I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from llmops.errors import InvalidArgument
+
+PROMPT_NAME = "rag-grounded"
+PROMPT_VERSION = 1
+"""The built-in RAG prompt; the prompt registry replaces it with versioned, labelled prompts."""
+
+SYSTEM_PROMPT = (
+    "You are a careful assistant. Answer the question using only the numbered sources below. "
+    "Cite every source you use with its number in square brackets, like [1]. "
+    "If the sources do not contain the answer, say that you cannot answer from the provided sources."
+)
+NO_SOURCES_ANSWER = "I could not find anything in your documents about that, so I cannot answer it."
+MAX_SOURCE_CHARS = 1200
+
+_CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass(frozen=True)
+class Question:
+    """A validated question."""
+
+    text: str
+    dataset: str
+    top_k: int
+    max_tokens: int
+    temperature: float
+
+
+@dataclass(frozen=True)
+class Source:
+    """A retrieved chunk offered to the model under a number."""
+
+    number: int
+    chunk_id: str
+    document_id: str
+    document_version: int
+    title: str
+    source_uri: str
+    text: str
+    score: float
+    heading_path: list[str] = field(default_factory=list)
+    start_char: int = 0
+    end_char: int = 0
+    page: int = 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on a question."""
+
+    max_query_chars: int = 2000
+    max_top_k: int = 10
+    default_top_k: int = 4
+    max_tokens: int = 512
+    default_max_tokens: int = 200
+
+
+def validate_question(
+    query: str, dataset: str, top_k: int, max_tokens: int, temperature: float, limits: Limits
+) -> Question:
+    """A question, or INVALID_ARGUMENT saying what to change."""
+    text = query.strip()
+    if not text:
+        raise InvalidArgument("query is empty; ask a question")
+    if len(text) > limits.max_query_chars:
+        raise InvalidArgument(
+            f"query has {len(text)} characters; the limit is {limits.max_query_chars}. Shorten the question"
+        )
+    if not 0 <= top_k <= limits.max_top_k:
+        raise InvalidArgument(f"top_k must be between 1 and {limits.max_top_k} (0 for the default)")
+    if not 0 <= max_tokens <= limits.max_tokens:
+        raise InvalidArgument(f"parameters.max_tokens must be between 1 and {limits.max_tokens} (0 for the default)")
+    if not 0.0 <= temperature <= 2.0:
+        raise InvalidArgument("parameters.temperature must be between 0 and 2")
+    return Question(
+        text=text,
+        dataset=dataset.strip(),
+        top_k=top_k or limits.default_top_k,
+        max_tokens=max_tokens or limits.default_max_tokens,
+        temperature=temperature,
+    )
+
+
+def grounded_messages(question: str, sources: Sequence[Source]) -> list[tuple[str, str]]:
+    """(role, content) pairs: the rules, then numbered sources and the question."""
+    blocks = []
+    for s in sources:
+        heading = " > ".join(s.heading_path)
+        label = f"{s.title} — {heading}" if heading and heading != s.title else s.title
+        body = " ".join(s.text.split())[:MAX_SOURCE_CHARS]
+        blocks.append(f"[{s.number}] ({label}) {body}")
+    user = "Sources:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}\n"
+    return [("system", SYSTEM_PROMPT), ("user", user)]
+
+
+def cited_sources(answer: str, sources: Sequence[Source]) -> list[Source]:
+    """The sources an answer cites by number, in order of first citation; numbers it was not given are ignored."""
+    by_number = {s.number: s for s in sources}
+    cited: list[Source] = []
+    for match in _CITATION.finditer(answer):
+        source = by_number.get(int(match.group(1)))
+        if source is not None and source not in cited:
+            cited.append(source)
+    return cited

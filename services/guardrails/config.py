@@ -1,0 +1,17 @@
+"""Guardrails settings (env prefix `LLMOPS_GUARDRAILS_`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmops.settings import CommonSettings, GrpcSettings
+
+
+class Settings(BaseSettings):
+    """Everything the guardrails service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LLMOPS_GUARDRAILS_", env_nested_delimiter="__", extra="ignore")
+
+    common: CommonSettings = Field(default_factory=CommonSettings)
+    grpc: GrpcSettings = Field(default_factory=lambda: GrpcSettings(port=50056))

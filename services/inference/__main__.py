@@ -1,0 +1,53 @@
+"""`python -m services.inference`: the inference service's composition root."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+from llmops.api.inference.v1 import inference_pb2_grpc
+from llmops.grpc_server import GrpcServer, ServiceBinding
+from llmops.logging import configure_logging
+from llmops.service import run_until_stopped
+from services.inference.adapters.tokenizer import token_counter
+from services.inference.adapters.triton import TritonGenerator
+from services.inference.app import Inference
+from services.inference.config import Settings
+from services.inference.core import Limits, Pricing
+from services.inference.grpc_api import InferenceServicer, PromptsServicer
+
+INFERENCE_SERVICE = "llmops.api.inference.v1.Inference"
+PROMPTS_SERVICE = "llmops.api.inference.v1.Prompts"
+
+
+async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+    """Runs inference until signalled (or until `stopped` completes)."""
+    settings = settings or Settings()
+    common = settings.common
+    configure_logging(common.log_level, common.log_format)
+    generator = TritonGenerator(settings.triton_url, settings.model_name, timeout_s=settings.timeout_s)
+    app = Inference(
+        generator,
+        await asyncio.to_thread(token_counter, settings.tokenizer_gguf),
+        model=settings.served_model,
+        pricing=Pricing(settings.prompt_cost_per_1k, settings.completion_cost_per_1k),
+        limits=Limits(max_tokens=settings.max_tokens, default_max_tokens=settings.default_max_tokens),
+    )
+    server = GrpcServer(
+        [
+            ServiceBinding(
+                InferenceServicer(app), inference_pb2_grpc.add_InferenceServicer_to_server, INFERENCE_SERVICE
+            ),
+            ServiceBinding(PromptsServicer(), inference_pb2_grpc.add_PromptsServicer_to_server, PROMPTS_SERVICE),
+        ],
+        host=settings.grpc.host,
+        port=settings.grpc.port,
+        max_message_bytes=settings.grpc.max_message_bytes,
+    )
+    await run_until_stopped(
+        "inference", server, None, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[generator.close]
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
