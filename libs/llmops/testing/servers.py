@@ -110,13 +110,22 @@ class NatsServer:
 class TritonServer:
     """A real Triton server (PyTriton) serving the ensemble interface with the given backend."""
 
-    def __init__(self, backend: str = "extractive", *, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        backend: str = "extractive",
+        *,
+        grpc_port: int | None = None,
+        http_port: int | None = None,
+        metrics_port: int | None = None,
+        log_path: Path | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.backend = backend
         self.extra_args = extra_args or []
-        self.grpc_port = free_port()
-        self.http_port = free_port()
-        self.metrics_port = free_port()
-        self.log_path = Path(tempfile.mkstemp(prefix="llmops-triton-", suffix=".log")[1])
+        self.grpc_port = grpc_port or free_port()
+        self.http_port = http_port or free_port()
+        self.metrics_port = metrics_port or free_port()
+        self.log_path = log_path or Path(tempfile.mkstemp(prefix="llmops-triton-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

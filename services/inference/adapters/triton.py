@@ -7,8 +7,10 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import numpy as np
 import tritonclient.grpc.aio as triton
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from llmops.errors import DeadlineExceeded, FailedPrecondition, Unavailable
@@ -69,6 +71,8 @@ class TritonGenerator:
         self.model = model
         self.timeout_s = timeout_s
         self._client = triton.InferenceServerClient(url)
+        self._channel = grpc.aio.insecure_channel(url)
+        self._stream_stub = service_pb2_grpc.GRPCInferenceServiceStub(self._channel)
         self._decoupled: bool | None = None
 
     async def decoupled(self) -> bool:
@@ -105,34 +109,40 @@ class TritonGenerator:
 
     async def _stream_decoupled(self, prompt: str, params: Parameters) -> AsyncIterator[str]:
         finished = asyncio.Event()
+        request = service_pb2.ModelInferRequest(model_name=self.model, id=uuid.uuid4().hex)
+        for tensor in ensemble_inputs(prompt, params, stream=True):
+            request.inputs.append(tensor._get_tensor())
+            request.raw_input_contents.append(tensor._get_content())
+        # Ends every stream with an empty response flagged final, the only end marker a decoupled model sends
+        # when its last piece is already out. tritonclient's aio API cannot set this flag, hence the raw stub.
+        request.parameters["triton_enable_empty_final_response"].bool_param = True
 
-        async def requests() -> AsyncIterator[dict[str, Any]]:
-            yield {
-                "model_name": self.model,
-                "inputs": ensemble_inputs(prompt, params, stream=True),
-                "request_id": uuid.uuid4().hex,
-                "enable_empty_final_response": True,
-            }
+        async def requests() -> AsyncIterator[service_pb2.ModelInferRequest]:
+            yield request
             # Keep the request side open until the final response: closing it early ends the stream.
             await finished.wait()
 
-        responses = self._client.stream_infer(requests(), stream_timeout=self.timeout_s)
+        call = self._stream_stub.ModelStreamInfer(requests(), timeout=self.timeout_s)
         try:
-            async for result, error in responses:
-                if error is not None:
-                    raise _translate(error, self.url, self.timeout_s)
+            async for response in call:
+                if response.error_message:
+                    raise FailedPrecondition(f"Triton at {self.url} failed the request: {response.error_message}")
+                result = triton.InferResult(response.infer_response)
                 piece = _text(result)
                 if piece:
                     yield piece
-                final = result.get_response().parameters.get("triton_final_response")
+                final = response.infer_response.parameters.get("triton_final_response")
                 if final is not None and final.bool_param:
                     break
-        except InferenceServerException as exc:
-            raise _translate(exc, self.url, self.timeout_s) from exc
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise DeadlineExceeded(f"the model did not finish within {self.timeout_s}s") from exc
+            raise Unavailable(f"Triton at {self.url} is unavailable: {exc.details()}") from exc
         finally:
             finished.set()
-            responses.cancel()
+            call.cancel()
 
     async def close(self) -> None:
         """Closes the gRPC channel."""
         await self._client.close()
+        await self._channel.close()

@@ -1,0 +1,1 @@
+"""The `llmops` command line: run the platform (`dev`, `serve`) and talk to it (`ingest`, `ask`, `audit`)."""

@@ -1,0 +1,304 @@
+"""`llmops`: run the platform and talk to it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import grpc
+import typer
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
+from llmops.api.common.v1 import common_pb2
+from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
+from llmops.cli.client import service_address
+from llmops.cli.sample import SAMPLE_DATASET, sample_documents
+from llmops.cli.stack import SERVICES, Stack
+
+app = typer.Typer(help="llmops: governed RAG over NATS JetStream, gRPC and Triton.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+console = Console(stderr=True)
+out = Console()
+
+INGESTIBLE = {".txt", ".text", ".md", ".markdown"}
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _rpc_error(exc: grpc.RpcError) -> typer.Exit:
+    return _fail(f"{exc.code().name}: {exc.details()}")
+
+
+@app.command()
+def serve(services: Annotated[list[str], typer.Argument(help=f"one or more of: {', '.join(SERVICES)}")]) -> None:
+    """Run services in this process until SIGINT/SIGTERM (one service per process in production)."""
+    unknown = sorted(set(services) - set(SERVICES))
+    if unknown:
+        raise _fail(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(SERVICES)}", 2)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with asyncio.TaskGroup() as group:
+            for name in services:
+                main = importlib.import_module(f"services.{name}.__main__").main
+                group.create_task(main(stopped=stop.wait()))
+
+    asyncio.run(run())
+
+
+def _wait_indexed(stub: ingestion_pb2_grpc.IngestionStub, document_ids: list[str], timeout_s: float) -> list[str]:
+    """Polls until every document's latest version is INDEXED; returns those that are not."""
+    pending = set(document_ids)
+    deadline = time.monotonic() + timeout_s
+    while pending and time.monotonic() < deadline:
+        for document_id in list(pending):
+            document = stub.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=document_id), timeout=10)
+            if document.versions and document.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED:
+                pending.discard(document_id)
+        if pending:
+            time.sleep(0.5)
+    return sorted(pending)
+
+
+def _ingest_all(
+    documents: list[tuple[str, str, bytes, str]], dataset: str, address: str, *, wait: bool, as_json: bool
+) -> int:
+    """Ingests (source_uri, title, content, mime_type) documents with a progress bar; returns failures."""
+    results: list[dict[str, Any]] = []
+    failures = 0
+    with grpc.insecure_channel(address) as channel:
+        stub = ingestion_pb2_grpc.IngestionStub(channel)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, disable=as_json) as progress:
+            task = progress.add_task("ingesting", total=len(documents))
+            for source_uri, title, content, mime_type in documents:
+                header = ingestion_pb2.DocumentHeader(
+                    source_uri=source_uri, title=title, dataset=dataset, mime_type=mime_type
+                )
+                try:
+                    response = stub.Ingest(ingestion_pb2.IngestRequest(header=header, content=content), timeout=60)
+                except grpc.RpcError as exc:
+                    failures += 1
+                    results.append({"source_uri": source_uri, "error": f"{exc.code().name}: {exc.details()}"})
+                    if not as_json:
+                        console.print(f"[red]✗[/red] {source_uri}: {exc.details()}")
+                else:
+                    results.append(
+                        {"source_uri": source_uri, **MessageToDict(response, preserving_proto_field_name=True)}
+                    )
+                progress.advance(task)
+            if wait:
+                ids = [r["document_id"] for r in results if "document_id" in r]
+                progress.update(task, description="indexing")
+                late = _wait_indexed(stub, ids, timeout_s=600)
+                if late:
+                    console.print(f"[yellow]{len(late)} document(s) not indexed yet[/yellow]")
+    if as_json:
+        out.print_json(json.dumps(results))
+    else:
+        done = len(results) - failures
+        console.print(f"ingested {done} document(s), {failures} failed")
+    return failures
+
+
+def _files(paths: list[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INGESTIBLE)
+        else:
+            yield path
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="files or directories (.txt, .md)")],
+    dataset: Annotated[str, typer.Option(help="dataset the documents belong to")] = "default",
+    wait: Annotated[bool, typer.Option(help="wait until every document is searchable")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print machine-readable results")] = False,
+    url: Annotated[str | None, typer.Option(help="ingestion service host:port")] = None,
+) -> None:
+    """Ingest documents; a file whose content did not change is a no-op."""
+    documents = []
+    for path in _files(paths):
+        if not path.is_file():
+            raise _fail(f"{path} does not exist")
+        documents.append((path.resolve().as_uri(), "", path.read_bytes(), ""))
+    if not documents:
+        raise _fail("no .txt or .md files found")
+    failures = _ingest_all(documents, dataset, service_address("ingestion", url), wait=wait, as_json=as_json)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command("sample-data")
+def sample_data(
+    as_json: Annotated[bool, typer.Option("--json", help="print machine-readable results")] = False,
+    url: Annotated[str | None, typer.Option(help="ingestion service host:port")] = None,
+) -> None:
+    """Ingest CPython's documentation topics (pydoc_data.topics) as the `python-docs` dataset."""
+    documents = [(d.source_uri, d.title, d.text.encode(), "text/plain") for d in sample_documents()]
+    if _ingest_all(documents, SAMPLE_DATASET, service_address("ingestion", url), wait=True, as_json=as_json):
+        raise typer.Exit(1)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="the question")],
+    dataset: Annotated[str, typer.Option(help="search only this dataset")] = "",
+    top_k: Annotated[int, typer.Option(help="sources to retrieve (0 = server default)")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="answer length budget (0 = server default)")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full response as JSON")] = False,
+    url: Annotated[str | None, typer.Option(help="gateway host:port")] = None,
+) -> None:
+    """Ask a question; prints the answer as it is generated, then one line per cited source."""
+    request = gateway_pb2.AskRequest(
+        query=question, dataset=dataset, top_k=top_k, parameters=common_pb2.GenerationParameters(max_tokens=max_tokens)
+    )
+    with grpc.insecure_channel(service_address("gateway", url)) as channel:
+        stub = gateway_pb2_grpc.AssistantStub(channel)
+        try:
+            if as_json:
+                response = stub.Ask(request, timeout=300)
+                out.print_json(json.dumps(MessageToDict(response, preserving_proto_field_name=True)))
+                return
+            done: gateway_pb2.AskResponse | None = None
+            for message in stub.AskStream(request, timeout=300):
+                if message.WhichOneof("event") == "delta":
+                    sys.stdout.write(message.delta)
+                    sys.stdout.flush()
+                elif message.WhichOneof("event") == "done":
+                    done = message.done
+        except grpc.RpcError as exc:
+            raise _rpc_error(exc) from exc
+    sys.stdout.write("\n")
+    if done is not None:
+        for c in done.citations:
+            out.print(f"[{c.number}] {c.title or c.source_uri} ({c.source_uri})", markup=False, highlight=False)
+        t = done.timings
+        console.print(
+            f"[dim]{done.model} · {done.usage.total_tokens} tokens · retrieve {t.retrieve_ms:.0f} ms · "
+            f"generate {t.generate_ms:.0f} ms · total {t.total_ms:.0f} ms · interaction {done.interaction_id}[/dim]"
+        )
+
+
+def _record_line(record: audit_pb2.AuditRecord) -> str:
+    when = record.time.ToDatetime(UTC).isoformat(timespec="seconds")
+    ref = record.interaction_id or record.document_id
+    return f"{record.sequence:>6} {when} {record.event_type:<40} {record.tenant} {ref}"
+
+
+@audit_app.command("tail")
+def audit_tail(
+    limit: Annotated[int, typer.Option(help="records to show")] = 20,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new records")] = False,
+    since_hours: Annotated[float, typer.Option(help="look back this many hours")] = 24.0,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    url: Annotated[str | None, typer.Option(help="audit service host:port")] = None,
+) -> None:
+    """Print the latest audit records (and new ones with --follow)."""
+    window = common_pb2.TimeRange()
+    window.start.FromDatetime(datetime.now(UTC) - timedelta(hours=since_hours))
+    with grpc.insecure_channel(service_address("audit", url)) as channel:
+        stub = audit_pb2_grpc.AuditStub(channel)
+
+        def fetch(token: str) -> list[audit_pb2.AuditRecord]:
+            records: list[audit_pb2.AuditRecord] = []
+            while True:
+                try:
+                    page = stub.Query(
+                        audit_pb2.QueryRequest(
+                            range=window, page=common_pb2.PageRequest(page_size=1000, page_token=token)
+                        ),
+                        timeout=30,
+                    )
+                except grpc.RpcError as exc:
+                    raise _rpc_error(exc) from exc
+                records.extend(page.records)
+                if not page.next_page_token:
+                    return records
+                token = page.next_page_token
+
+        batch = fetch("")[-limit:]
+        after = ""
+        while True:
+            for record in batch:
+                if as_json:
+                    out.print(json.dumps(MessageToDict(record, preserving_proto_field_name=True)), highlight=False)
+                else:
+                    out.print(_record_line(record), markup=False, highlight=False)
+            if not follow:
+                return
+            after = str(batch[-1].sequence + 1) if batch else after
+            time.sleep(1.0)
+            batch = fetch(after)
+
+
+@app.command()
+def dev(
+    data: Annotated[Path, typer.Option("--data-dir", help="where NATS, Qdrant and SQLite keep data")] = Path(".llmops"),
+    model: Annotated[
+        str, typer.Option(help="`smollm2` (llama.cpp) or `extractive` (deterministic test model)")
+    ] = "smollm2",
+    sample: Annotated[bool, typer.Option(help="ingest the Python documentation sample dataset")] = True,
+) -> None:
+    """Run the whole platform locally on its embedded defaults until Ctrl-C."""
+    if model not in ("smollm2", "extractive"):
+        raise _fail("--model must be smollm2 or extractive", 2)
+    started = time.monotonic()
+    stack = Stack(data, model="llama" if model == "smollm2" else "extractive")
+    console.print(f"starting the platform in {stack.data_dir} (logs in {stack.log_dir}) …")
+    with stack:
+        endpoints = stack.endpoints
+        endpoints.save(stack.data_dir / "endpoints.json")
+        up_s = time.monotonic() - started
+        table = Table(title=f"llmops is up ({up_s:.1f} s)")
+        table.add_column("component")
+        table.add_column("listens on")
+        table.add_row("nats (JetStream)", endpoints.nats)
+        table.add_row("triton (gRPC)", endpoints.triton)
+        for name, address in endpoints.grpc.items():
+            table.add_row(name, address)
+        console.print(table)
+        if sample:
+            documents = [(d.source_uri, d.title, d.text.encode(), "text/plain") for d in sample_documents()]
+            _ingest_all(documents, SAMPLE_DATASET, endpoints.grpc["ingestion"], wait=True, as_json=False)
+            console.print(f"ready in {time.monotonic() - started:.1f} s")
+        console.print('try: [bold]llmops ask "How does the with statement work?"[/bold]   (Ctrl-C stops)')
+        stop = False
+
+        def request_stop(*_: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        try:
+            while not stop:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        console.print("stopping …")
+    (stack.data_dir / "endpoints.json").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    app()

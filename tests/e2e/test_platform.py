@@ -1,0 +1,237 @@
+"""The whole platform through its gRPC front door: real NATS, Triton, Qdrant local and the embedding model.
+
+The stack is the one `llmops dev` runs (every service its own process), with Triton serving the deterministic
+extractive model instead of SmolLM2 so answers can be asserted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import grpc
+import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
+from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from llmops.api.guardrails.v1 import guardrails_pb2, guardrails_pb2_grpc
+from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
+from llmops.cli.stack import Stack, StackPorts, health_check
+
+pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
+
+DOCUMENTS = {
+    "kb://handbook/vacation.md": (
+        b"# Vacation policy\n\nEmployees receive twenty-eight vacation days per calendar year. "
+        b"Unused vacation days expire at the end of March of the following year.\n"
+    ),
+    "kb://handbook/expenses.md": (
+        b"# Expense reports\n\nSubmit expense reports within thirty days using the finance portal. "
+        b"Receipts are required for every expense above twenty euros.\n"
+    ),
+    "kb://handbook/security.txt": (
+        b"Laptops must use full-disk encryption. Lost devices are reported to the security desk within one hour.\n"
+    ),
+}
+
+
+def eventually(probe: Callable[[], T | None], timeout_s: float = 60.0, interval_s: float = 0.25) -> T:
+    """Polls until probe returns a value; bounded so a broken pipeline fails instead of hanging."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with Stack(tmp_path_factory.mktemp("platform"), model="extractive", ports=StackPorts.free()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def channels(stack: Stack) -> Iterator[dict[str, grpc.Channel]]:
+    opened = {name: grpc.insecure_channel(address) for name, address in stack.endpoints.grpc.items()}
+    yield opened
+    for channel in opened.values():
+        channel.close()
+
+
+@pytest.fixture(scope="module")
+def ingested(channels: dict[str, grpc.Channel]) -> dict[str, str]:
+    """Ingests the handbook and waits until every document is indexed; maps source URI → document id."""
+    stub = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    ids = {}
+    for uri, content in DOCUMENTS.items():
+        response = stub.Ingest(
+            ingestion_pb2.IngestRequest(header=ingestion_pb2.DocumentHeader(source_uri=uri), content=content)
+        )
+        assert response.outcome == ingestion_pb2.INGEST_OUTCOME_CREATED
+        ids[uri] = response.document_id
+
+    def all_indexed() -> bool | None:
+        stages = [
+            stub.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=i)).versions[-1].stage for i in ids.values()
+        ]
+        return True if all(s == ingestion_pb2.PIPELINE_STAGE_INDEXED for s in stages) else None
+
+    eventually(all_indexed, timeout_s=120)
+    return ids
+
+
+def test_ask_answers_from_the_right_document_and_the_audit_log_records_it(
+    channels: dict[str, grpc.Channel], ingested: dict[str, str]
+) -> None:
+    """Ingest → Ask → the answer cites the vacation policy → audit Query finds the interaction."""
+    assistant = gateway_pb2_grpc.AssistantStub(channels["gateway"])
+    response = assistant.Ask(gateway_pb2.AskRequest(query="How many vacation days do employees receive?"))
+
+    assert "twenty-eight vacation days" in response.answer
+    assert response.citations, "the answer must cite its source"
+    assert response.citations[0].document_id == ingested["kb://handbook/vacation.md"]
+    assert response.citations[0].source_uri == "kb://handbook/vacation.md"
+    assert response.usage.completion_tokens > 0
+    assert response.timings.retrieve_ms > 0 and response.timings.generate_ms > 0
+
+    audit = audit_pb2_grpc.AuditStub(channels["audit"])
+
+    def interaction_recorded() -> list[audit_pb2.AuditRecord] | None:
+        records = audit.Query(audit_pb2.QueryRequest(interaction_id=response.interaction_id)).records
+        return list(records) or None
+
+    records = eventually(interaction_recorded)
+    assert [r.event_type for r in records] == ["io.llmops.interactions.completed.v1"]
+    assert "twenty-eight" in records[0].payload_json
+
+
+def test_ask_stream_sends_sources_then_text_then_the_final_answer(
+    channels: dict[str, grpc.Channel], ingested: dict[str, str]
+) -> None:
+    """AskStream's deltas add up to the final answer, and the sources come first."""
+    assistant = gateway_pb2_grpc.AssistantStub(channels["gateway"])
+    messages = list(assistant.AskStream(gateway_pb2.AskRequest(query="Which laptops need full-disk encryption?")))
+
+    kinds = [m.WhichOneof("event") for m in messages]
+    assert kinds[0] == "sources" and kinds[-1] == "done" and "delta" in kinds
+    done = messages[-1].done
+    assert "".join(m.delta for m in messages if m.WhichOneof("event") == "delta").strip() == done.answer
+    assert done.citations[0].document_id == ingested["kb://handbook/security.txt"]
+
+
+def test_reingesting_the_same_content_is_a_no_op_and_a_change_makes_a_new_version(
+    channels: dict[str, grpc.Channel], ingested: dict[str, str]
+) -> None:
+    """Content hash decides: same bytes → UNCHANGED, new bytes → version 2 that replaces version 1."""
+    stub = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    uri = "kb://handbook/expenses.md"
+    same = stub.Ingest(
+        ingestion_pb2.IngestRequest(header=ingestion_pb2.DocumentHeader(source_uri=uri), content=DOCUMENTS[uri])
+    )
+    assert same.outcome == ingestion_pb2.INGEST_OUTCOME_UNCHANGED and same.version == 1
+
+    changed = DOCUMENTS[uri].replace(b"thirty days", b"fourteen days")
+    updated = stub.Ingest(
+        ingestion_pb2.IngestRequest(header=ingestion_pb2.DocumentHeader(source_uri=uri), content=changed)
+    )
+    assert updated.outcome == ingestion_pb2.INGEST_OUTCOME_UPDATED and updated.version == 2
+
+    def indexed_v2() -> bool | None:
+        doc = stub.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=updated.document_id))
+        return True if doc.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED else None
+
+    eventually(indexed_v2, timeout_s=60)
+    assistant = gateway_pb2_grpc.AssistantStub(channels["gateway"])
+    answer = assistant.Ask(gateway_pb2.AskRequest(query="Within how many days must expense reports be submitted?"))
+    assert "fourteen days" in answer.answer
+    assert all(c.document_version == 2 for c in answer.citations if c.document_id == updated.document_id)
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [("", "query is empty"), ("   ", "query is empty"), ("x" * 2001, "the limit is 2000")],
+)
+def test_ask_refuses_empty_and_oversized_questions(channels: dict[str, grpc.Channel], query: str, needle: str) -> None:
+    """Bad questions get INVALID_ARGUMENT with a message a person can act on."""
+    assistant = gateway_pb2_grpc.AssistantStub(channels["gateway"])
+    with pytest.raises(grpc.RpcError) as error:
+        assistant.Ask(gateway_pb2.AskRequest(query=query))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in error.value.details()
+
+
+@pytest.mark.parametrize(
+    ("uri", "content", "needle"),
+    [
+        ("kb://empty.md", b"", "content is empty"),
+        ("kb://blank.md", b"  \n\n ", "no text to index"),
+        ("kb://latin1.txt", "Grüße".encode("latin-1"), "not valid UTF-8"),
+        ("kb://binary.txt", b"\x00\x01\x02binary", "looks binary"),
+        ("kb://report.pdf", b"%PDF-1.7", "cannot tell the type"),
+        ("kb://huge.txt", b"a " * (1024 * 1024 + 1), "over the"),
+        ("", b"text", "source_uri is required"),
+    ],
+)
+def test_ingest_refuses_bad_documents(channels: dict[str, grpc.Channel], uri: str, content: bytes, needle: str) -> None:
+    """Empty, blank, undecodable, binary, unsupported, oversized and unnamed documents are refused clearly."""
+    stub = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Ingest(ingestion_pb2.IngestRequest(header=ingestion_pb2.DocumentHeader(source_uri=uri), content=content))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in error.value.details()
+
+
+def test_an_unknown_document_id_is_not_found(channels: dict[str, grpc.Channel]) -> None:
+    """GetDocument and DeleteDocument name the missing id."""
+    stub = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    for call in (
+        lambda: stub.GetDocument(ingestion_pb2.GetDocumentRequest(document_id="no-such-id")),
+        lambda: stub.DeleteDocument(ingestion_pb2.DeleteDocumentRequest(document_id="no-such-id")),
+    ):
+        with pytest.raises(grpc.RpcError) as error:
+            call()
+        assert error.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "no-such-id" in error.value.details()
+
+
+def test_every_service_answers_health_and_reflection(stack: Stack, channels: dict[str, grpc.Channel]) -> None:
+    """Each process reports SERVING and lists its own service through reflection."""
+    expected = {
+        "gateway": "llmops.api.gateway.v1.Assistant",
+        "ingestion": "llmops.api.ingestion.v1.Ingestion",
+        "embedding": "llmops.api.embedding.v1.Embedding",
+        "retrieval": "llmops.api.retrieval.v1.Retrieval",
+        "inference": "llmops.api.inference.v1.Inference",
+        "guardrails": "llmops.api.guardrails.v1.Guardrails",
+        "feedback": "llmops.api.feedback.v1.Feedback",
+        "audit": "llmops.api.audit.v1.Audit",
+    }
+    for name, service in expected.items():
+        assert health_check(stack.endpoints.grpc[name], service), name
+        stub = reflection_pb2_grpc.ServerReflectionStub(channels[name])
+        (reply,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        assert service in {s.name for s in reply.list_services_response.service}
+
+
+def test_contract_methods_not_built_yet_answer_unimplemented_naming_what_is_missing(
+    channels: dict[str, grpc.Channel],
+) -> None:
+    """Guardrails is served with its full contract; calls say which issue brings it."""
+    stub = guardrails_pb2_grpc.GuardrailsStub(channels["guardrails"])
+    with pytest.raises(grpc.RpcError) as error:
+        stub.CheckInput(guardrails_pb2.CheckInputRequest(text="hello"))
+    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "Guardrails.CheckInput" in error.value.details() and "issue #5" in error.value.details()
+
+
+def test_the_stack_writes_its_logs_per_process(stack: Stack) -> None:
+    """Each service logs to its own file under the data directory, as operators expect."""
+    names = {p.name for p in Path(stack.log_dir).iterdir()}
+    assert {"gateway.log", "ingestion.log", "embedding+retrieval.log", "triton.log"} <= names
