@@ -28,7 +28,11 @@ from llmops.cli.client import service_address
 from llmops.cli.sample import SAMPLE_DATASET, sample_documents
 from llmops.cli.stack import SERVICES, Stack
 
-app = typer.Typer(help="llmops: governed RAG over NATS JetStream, gRPC and Triton.", no_args_is_help=True)
+app = typer.Typer(
+    help="llmops: governed RAG over NATS JetStream, gRPC and Triton.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 audit_app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 _SOURCE = re.compile(r"^\[(\d+)\]\s*(.*?)(?=^\[\d+\]|^Question:|\Z)", re.MULTILINE | re.DOTALL)
 _QUESTION = re.compile(r"^Question:\s*(.+?)$", re.MULTILINE)
 _WORD = re.compile(r"[a-z0-9]+")
+_LABEL = re.compile(r"^\([^)]*\)\s*")
+_HEADING_MARKS = re.compile(r"(?:^|(?<=\s))#{1,6}\s+[^.!?]*?(?=\s[A-Z])\s*")
 _STOPWORDS = frozenset(
     [
         "a",
@@ -66,7 +68,8 @@ def answer(prompt: str) -> str:
     if best is None:
         return NO_ANSWER
     _, number, body = best
-    text = " ".join(body.split())
+    # Sources read "[n] (title) text"; the label and Markdown heading marks are not part of the answer.
+    text = _HEADING_MARKS.sub("", _LABEL.sub("", " ".join(body.split()), count=1))
     first_sentence = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0]
     return f"{first_sentence[:300]} [{number}]"
 
