@@ -1,0 +1,33 @@
+"""The checked-in protobuf code matches proto/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_generated_code_is_fresh() -> None:
+    """Editing a .proto without running scripts/gen_protos.py fails here."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_service_contract_is_generated_with_stubs() -> None:
+    """Each service has messages, gRPC stubs and .pyi type stubs."""
+    api = ROOT / "libs" / "llmops" / "api"
+    for service in ("gateway", "ingestion", "embedding", "retrieval", "guardrails", "inference", "feedback", "audit"):
+        folder = api / service / "v1"
+        for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi"):
+            assert (folder / f"{service}{suffix}").is_file(), f"{service}{suffix}"
