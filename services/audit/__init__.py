@@ -1,0 +1,1 @@
+"""Audit: the append-only record of every platform event, queryable by compliance teams."""

@@ -1,0 +1,41 @@
+"""`python -m services.audit`: the audit service's composition root."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+from llmops.api.audit.v1 import audit_pb2_grpc
+from llmops.bus import Bus
+from llmops.grpc_server import GrpcServer, ServiceBinding
+from llmops.logging import configure_logging
+from llmops.service import run_until_stopped
+from services.audit import handlers
+from services.audit.adapters.sqlite_log import SqliteAuditLog
+from services.audit.config import Settings
+from services.audit.grpc_api import AuditServicer
+
+SERVICE_NAME = "llmops.api.audit.v1.Audit"
+
+
+async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+    """Runs audit until signalled (or until `stopped` completes)."""
+    settings = settings or Settings()
+    common = settings.common
+    configure_logging(common.log_level, common.log_format)
+    audit_log = SqliteAuditLog(settings.resolved_db_path())
+    bus = Bus(common.nats_url, "llmops/audit", max_deliver=common.max_deliver, ack_wait_s=common.ack_wait_s)
+    handlers.register(bus, audit_log)
+    server = GrpcServer(
+        [ServiceBinding(AuditServicer(audit_log), audit_pb2_grpc.add_AuditServicer_to_server, SERVICE_NAME)],
+        host=settings.grpc.host,
+        port=settings.grpc.port,
+        max_message_bytes=settings.grpc.max_message_bytes,
+    )
+    await run_until_stopped(
+        "audit", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[audit_log.close]
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
