@@ -249,7 +249,7 @@ def audit_tail(
                 if as_json:
                     out.print(json.dumps(MessageToDict(record, preserving_proto_field_name=True)), highlight=False)
                 else:
-                    out.print(_record_line(record), markup=False, highlight=False)
+                    out.print(_record_line(record), markup=False, highlight=False, soft_wrap=True)
             if not follow:
                 return
             after = str(batch[-1].sequence + 1) if batch else after
