@@ -28,6 +28,7 @@ INPUTS: tuple[TensorSpec, ...] = (
     TensorSpec("temperature", "FP32"),
     TensorSpec("top_p", "FP32"),
     TensorSpec("top_k", "INT32"),
+    TensorSpec("repetition_penalty", "FP32"),
     TensorSpec("random_seed", "UINT64"),
     TensorSpec("stop_words", "BYTES", (-1,)),
     TensorSpec("exclude_input_in_output", "BOOL"),

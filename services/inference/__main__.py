@@ -31,7 +31,11 @@ async def main(settings: Settings | None = None, stopped: Awaitable[None] | None
         await asyncio.to_thread(token_counter, settings.tokenizer_gguf),
         model=settings.served_model,
         pricing=Pricing(settings.prompt_cost_per_1k, settings.completion_cost_per_1k),
-        limits=Limits(max_tokens=settings.max_tokens, default_max_tokens=settings.default_max_tokens),
+        limits=Limits(
+            max_tokens=settings.max_tokens,
+            default_max_tokens=settings.default_max_tokens,
+            default_repetition_penalty=settings.repetition_penalty,
+        ),
     )
     server = GrpcServer(
         [

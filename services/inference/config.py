@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     """Largest `max_tokens` a caller may ask for."""
     default_max_tokens: int = Field(default=256, gt=0)
     """`max_tokens` when the caller sends 0."""
+    repetition_penalty: float = Field(default=1.0, ge=1.0, le=3.0)
+    """Repetition penalty when the caller sends 0; small models loop without one (dev uses 1.15)."""
     prompt_cost_per_1k: float = Field(default=0.0, ge=0)
     """USD per 1,000 prompt tokens."""
     completion_cost_per_1k: float = Field(default=0.0, ge=0)

@@ -30,6 +30,7 @@ class Parameters:
     top_k: int = 0
     seed: int = 0
     stop_words: tuple[str, ...] = ()
+    repetition_penalty: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Limits:
     default_max_tokens: int = 256
     max_prompt_chars: int = 32_000
     max_stop_words: int = 8
+    default_repetition_penalty: float = 1.0
 
 
 class FinishReason(StrEnum):
@@ -106,6 +108,7 @@ def validate_parameters(
     seed: int,
     stop_words: Sequence[str],
     limits: Limits,
+    repetition_penalty: float = 0.0,
 ) -> Parameters:
     """Sampling parameters with defaults for zero values, or INVALID_ARGUMENT naming the bad one."""
     if not 0 <= max_tokens <= limits.max_tokens:
@@ -116,6 +119,8 @@ def validate_parameters(
         raise InvalidArgument("parameters.top_p must be between 0 and 1 (0 for default)")
     if top_k < 0:
         raise InvalidArgument("parameters.top_k must not be negative")
+    if not 0.0 <= repetition_penalty <= 3.0:
+        raise InvalidArgument("parameters.repetition_penalty must be between 1 and 3 (0 for default)")
     if len(stop_words) > limits.max_stop_words:
         raise InvalidArgument(f"at most {limits.max_stop_words} stop_words")
     return Parameters(
@@ -125,6 +130,7 @@ def validate_parameters(
         top_k=top_k,
         seed=seed,
         stop_words=tuple(w for w in stop_words if w),
+        repetition_penalty=repetition_penalty or limits.default_repetition_penalty,
     )
 
 

@@ -22,6 +22,7 @@ def parameters_from_pb(params: common_pb2.GenerationParameters, limits: Limits) 
         params.seed,
         list(params.stop_words),
         limits,
+        params.repetition_penalty,
     )
 
 

@@ -111,6 +111,7 @@ class Stack:
             from llmops.triton_local.backends import smollm2_path
 
             env["LLMOPS_INFERENCE_TOKENIZER_GGUF"] = str(smollm2_path())
+            env.setdefault("LLMOPS_INFERENCE_REPETITION_PENALTY", "1.15")
         else:
             env["LLMOPS_INFERENCE_SERVED_MODEL"] = "extractive-test-model"
         return env

@@ -22,6 +22,7 @@ class GenerationRequest:
     top_p: float = 1.0
     top_k: int = 0
     seed: int = 0
+    repetition_penalty: float = 1.0
     stop_words: list[str] = field(default_factory=list)
 
 
@@ -76,6 +77,7 @@ class LlamaCppBackend:
                 top_p=request.top_p or 1.0,
                 top_k=request.top_k or 40,
                 seed=request.seed or None,
+                repeat_penalty=request.repetition_penalty or 1.0,
                 stop=request.stop_words or None,
                 stream=True,
             )

@@ -55,6 +55,7 @@ def decode_request(triton_request: Request) -> tuple[GenerationRequest, bool, bo
         top_p=float(_scalar(request, "top_p", 1.0)),
         top_k=int(_scalar(request, "top_k", 0)),
         seed=int(_scalar(request, "random_seed", 0)),
+        repetition_penalty=float(_scalar(request, "repetition_penalty", 1.0)),
         stop_words=[w.decode() if isinstance(w, bytes) else str(w) for w in stop.reshape(-1)]
         if stop is not None
         else [],

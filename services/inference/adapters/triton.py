@@ -35,6 +35,7 @@ def ensemble_inputs(prompt: str, params: Parameters, *, stream: bool) -> list[tr
         _tensor("temperature", params.temperature, "FP32"),
         _tensor("top_p", params.top_p, "FP32"),
         _tensor("top_k", params.top_k, "INT32"),
+        _tensor("repetition_penalty", params.repetition_penalty, "FP32"),
         _tensor("random_seed", params.seed, "UINT64"),
         _tensor("exclude_input_in_output", True, "BOOL"),
     ]

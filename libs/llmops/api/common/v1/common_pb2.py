@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!llmops/api/common/v1/common.proto\x12\x14llmops.api.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x01\n\tPrincipal\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x0e\n\x06groups\x18\x04 \x03(\t\x12\x37\n\tclearance\x18\x05 \x01(\x0e\x32$.llmops.api.common.v1.Classification\"Y\n\rChunkLocation\x12\x12\n\nstart_char\x18\x01 \x01(\x05\x12\x10\n\x08\x65nd_char\x18\x02 \x01(\x05\x12\x0c\n\x04page\x18\x03 \x01(\x05\x12\x14\n\x0cheading_path\x18\x04 \x03(\t\"\xd0\x01\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x03 \x01(\x05\x12\r\n\x05index\x18\x04 \x01(\x05\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\r\n\x05title\x18\x06 \x01(\t\x12\x12\n\nsource_uri\x18\x07 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x08 \x01(\t\x12\x35\n\x08location\x18\t \x01(\x0b\x32#.llmops.api.common.v1.ChunkLocation\"\xd5\x01\n\x08\x43itation\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x03 \x01(\x05\x12\x10\n\x08\x63hunk_id\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x12\n\nsource_uri\x18\x06 \x01(\t\x12\r\n\x05score\x18\x07 \x01(\x02\x12\x0f\n\x07snippet\x18\x08 \x01(\t\x12\x35\n\x08location\x18\t \x01(\x0b\x32#.llmops.api.common.v1.ChunkLocation\"f\n\nTokenUsage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\x01\"\x7f\n\x14GenerationParameters\x12\x12\n\nmax_tokens\x18\x01 \x01(\x05\x12\x13\n\x0btemperature\x18\x02 \x01(\x02\x12\r\n\x05top_p\x18\x03 \x01(\x02\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x12\n\nstop_words\x18\x06 \x03(\t\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\tTimeRange\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xa8\x01\n\x0e\x43lassification\x12\x1e\n\x1a\x43LASSIFICATION_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43LASSIFICATION_PUBLIC\x10\x01\x12\x1b\n\x17\x43LASSIFICATION_INTERNAL\x10\x02\x12\x1f\n\x1b\x43LASSIFICATION_CONFIDENTIAL\x10\x03\x12\x1d\n\x19\x43LASSIFICATION_RESTRICTED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!llmops/api/common/v1/common.proto\x12\x14llmops.api.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x84\x01\n\tPrincipal\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x0e\n\x06groups\x18\x04 \x03(\t\x12\x37\n\tclearance\x18\x05 \x01(\x0e\x32$.llmops.api.common.v1.Classification\"Y\n\rChunkLocation\x12\x12\n\nstart_char\x18\x01 \x01(\x05\x12\x10\n\x08\x65nd_char\x18\x02 \x01(\x05\x12\x0c\n\x04page\x18\x03 \x01(\x05\x12\x14\n\x0cheading_path\x18\x04 \x03(\t\"\xd0\x01\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x03 \x01(\x05\x12\r\n\x05index\x18\x04 \x01(\x05\x12\x0c\n\x04text\x18\x05 \x01(\t\x12\r\n\x05title\x18\x06 \x01(\t\x12\x12\n\nsource_uri\x18\x07 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x08 \x01(\t\x12\x35\n\x08location\x18\t \x01(\x0b\x32#.llmops.api.common.v1.ChunkLocation\"\xd5\x01\n\x08\x43itation\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\x13\n\x0b\x64ocument_id\x18\x02 \x01(\t\x12\x18\n\x10\x64ocument_version\x18\x03 \x01(\x05\x12\x10\n\x08\x63hunk_id\x18\x04 \x01(\t\x12\r\n\x05title\x18\x05 \x01(\t\x12\x12\n\nsource_uri\x18\x06 \x01(\t\x12\r\n\x05score\x18\x07 \x01(\x02\x12\x0f\n\x07snippet\x18\x08 \x01(\t\x12\x35\n\x08location\x18\t \x01(\x0b\x32#.llmops.api.common.v1.ChunkLocation\"f\n\nTokenUsage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\x01\"\x9b\x01\n\x14GenerationParameters\x12\x12\n\nmax_tokens\x18\x01 \x01(\x05\x12\x13\n\x0btemperature\x18\x02 \x01(\x02\x12\r\n\x05top_p\x18\x03 \x01(\x02\x12\r\n\x05top_k\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x12\n\nstop_words\x18\x06 \x03(\t\x12\x1a\n\x12repetition_penalty\x18\x07 \x01(\x02\"4\n\x0bPageRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"_\n\tTimeRange\x12)\n\x05start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xa8\x01\n\x0e\x43lassification\x12\x1e\n\x1a\x43LASSIFICATION_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43LASSIFICATION_PUBLIC\x10\x01\x12\x1b\n\x17\x43LASSIFICATION_INTERNAL\x10\x02\x12\x1f\n\x1b\x43LASSIFICATION_CONFIDENTIAL\x10\x03\x12\x1d\n\x19\x43LASSIFICATION_RESTRICTED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmops.api.common.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CLASSIFICATION']._serialized_start=1130
-  _globals['_CLASSIFICATION']._serialized_end=1298
+  _globals['_CLASSIFICATION']._serialized_start=1159
+  _globals['_CLASSIFICATION']._serialized_end=1327
   _globals['_PRINCIPAL']._serialized_start=93
   _globals['_PRINCIPAL']._serialized_end=225
   _globals['_CHUNKLOCATION']._serialized_start=227
@@ -44,10 +44,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CITATION']._serialized_end=743
   _globals['_TOKENUSAGE']._serialized_start=745
   _globals['_TOKENUSAGE']._serialized_end=847
-  _globals['_GENERATIONPARAMETERS']._serialized_start=849
-  _globals['_GENERATIONPARAMETERS']._serialized_end=976
-  _globals['_PAGEREQUEST']._serialized_start=978
-  _globals['_PAGEREQUEST']._serialized_end=1030
-  _globals['_TIMERANGE']._serialized_start=1032
-  _globals['_TIMERANGE']._serialized_end=1127
+  _globals['_GENERATIONPARAMETERS']._serialized_start=850
+  _globals['_GENERATIONPARAMETERS']._serialized_end=1005
+  _globals['_PAGEREQUEST']._serialized_start=1007
+  _globals['_PAGEREQUEST']._serialized_end=1059
+  _globals['_TIMERANGE']._serialized_start=1061
+  _globals['_TIMERANGE']._serialized_end=1156
 # @@protoc_insertion_point(module_scope)
