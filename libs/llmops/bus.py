@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from llmops.errors import PoisonMessage
 from llmops.events import EVENT_TYPES, SPEC_VERSION, Event
 from llmops.logging import get_logger
+from llmops.settings import CommonSettings
 
 log = get_logger(__name__)
 
@@ -153,6 +154,7 @@ class Bus:
         ack_wait_s: float = 30.0,
         retry_delay_s: float = 0.5,
         publish_timeout_s: float = 5.0,
+        stream_replicas: int = 1,
     ) -> None:
         self.nats_url = nats_url
         self.source = source
@@ -160,11 +162,23 @@ class Bus:
         self.ack_wait_s = ack_wait_s
         self.retry_delay_s = retry_delay_s
         self.publish_timeout_s = publish_timeout_s
+        self.stream_replicas = stream_replicas
         self.broker = NatsBroker(nats_url, logger=None, graceful_timeout=5.0)
+
+    @classmethod
+    def from_settings(cls, common: CommonSettings, source: str) -> Bus:
+        """A bus configured from the platform-wide settings."""
+        return cls(
+            common.nats_url,
+            source,
+            max_deliver=common.max_deliver,
+            ack_wait_s=common.ack_wait_s,
+            stream_replicas=common.stream_replicas,
+        )
 
     async def start(self) -> None:
         """Ensures the streams exist, then connects and starts every registered consumer."""
-        await ensure_streams(self.nats_url)
+        await ensure_streams(self.nats_url, replicas=self.stream_replicas)
         await self.broker.start()
 
     async def stop(self) -> None:

@@ -26,6 +26,8 @@ class CommonSettings(BaseSettings):
     """Tenant used for callers that carry none (embedded, single-tenant mode)."""
     max_deliver: int = Field(default=5, ge=1)
     """Deliveries of one event before it goes to the dead-letter subject."""
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    """JetStream replicas per stream: 1 embedded, 3 on the production cluster."""
     ack_wait_s: float = Field(default=30.0, gt=0)
     """Seconds JetStream waits for an ack before redelivering."""
 

@@ -24,7 +24,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[None] | None
     common = settings.common
     configure_logging(common.log_level, common.log_format)
     audit_log = SqliteAuditLog(settings.resolved_db_path())
-    bus = Bus(common.nats_url, "llmops/audit", max_deliver=common.max_deliver, ack_wait_s=common.ack_wait_s)
+    bus = Bus.from_settings(common, "llmops/audit")
     handlers.register(bus, audit_log)
     server = GrpcServer(
         [ServiceBinding(AuditServicer(audit_log), audit_pb2_grpc.add_AuditServicer_to_server, SERVICE_NAME)],

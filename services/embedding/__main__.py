@@ -36,7 +36,7 @@ async def main(
         )
     index = ChunkIndex(open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()), embedder.dimensions)
     await index.ensure_collection()
-    bus = Bus(common.nats_url, "llmops/embedding", max_deliver=common.max_deliver, ack_wait_s=common.ack_wait_s)
+    bus = Bus.from_settings(common, "llmops/embedding")
     app = EmbeddingApp(embedder, index, bus)
     handlers.register(bus, app)
     server = GrpcServer(

@@ -29,7 +29,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[None] | None
     configure_logging(common.log_level, common.log_format)
     retrieval_channel = grpc.aio.insecure_channel(settings.retrieval_url)
     inference_channel = grpc.aio.insecure_channel(settings.inference_url)
-    bus = Bus(common.nats_url, "llmops/gateway", max_deliver=common.max_deliver, ack_wait_s=common.ack_wait_s)
+    bus = Bus.from_settings(common, "llmops/gateway")
     app = Assistant(
         retrieval_pb2_grpc.RetrievalStub(retrieval_channel),
         inference_pb2_grpc.InferenceStub(inference_channel),

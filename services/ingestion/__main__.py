@@ -27,7 +27,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[None] | None
     common = settings.common
     configure_logging(common.log_level, common.log_format)
     store = SqliteDocumentStore(settings.resolved_db_path())
-    bus = Bus(common.nats_url, "llmops/ingestion", max_deliver=common.max_deliver, ack_wait_s=common.ack_wait_s)
+    bus = Bus.from_settings(common, "llmops/ingestion")
     app = Ingestion(
         store,
         bus,
