@@ -19,6 +19,7 @@ typecheck:
 	.venv/bin/mypy libs services scripts
 
 protos:
+	$(PY) scripts/gen_asyncapi.py
 	$(PY) scripts/gen_protos.py
 
 ci:
