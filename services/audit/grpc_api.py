@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from llmops.api.audit.v1 import audit_pb2 as pb
 from llmops.api.audit.v1 import audit_pb2_grpc
 from llmops.errors import Unimplemented
+from llmops.timestamps import from_timestamp, to_timestamp
 from services.audit.adapters.sqlite_log import AuditLog
 from services.audit.core import Record, validate_query
 
 MERKLE_MISSING = "the Merkle log (RFC 6962 signed tree heads and proofs) arrives with issue #6"
-
-
-def _time(ts: Timestamp, is_set: bool) -> datetime | None:
-    return ts.ToDatetime(UTC) if is_set else None
-
-
-def _timestamp(at: datetime | None) -> Timestamp:
-    ts = Timestamp()
-    if at is not None:
-        ts.FromDatetime(at)
-    return ts
 
 
 def record_to_pb(record: Record) -> pb.AuditRecord:
@@ -35,8 +23,8 @@ def record_to_pb(record: Record) -> pb.AuditRecord:
         event_type=record.event_type,
         subject=record.subject,
         source=record.source,
-        time=_timestamp(record.time),
-        recorded_at=_timestamp(record.recorded_at),
+        time=to_timestamp(record.time),
+        recorded_at=to_timestamp(record.recorded_at),
         tenant=record.tenant,
         interaction_id=record.interaction_id,
         document_id=record.document_id,
@@ -52,8 +40,8 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
 
     async def Query(self, request: pb.QueryRequest, context: grpc.aio.ServicerContext) -> pb.QueryResponse:
         query = validate_query(
-            start=_time(request.range.start, request.range.HasField("start")),
-            end=_time(request.range.end, request.range.HasField("end")),
+            start=from_timestamp(request.range.start, request.range.HasField("start")),
+            end=from_timestamp(request.range.end, request.range.HasField("end")),
             tenant=request.tenant,
             user=request.user,
             event_types=list(request.event_types),

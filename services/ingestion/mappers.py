@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from google.protobuf.timestamp_pb2 import Timestamp
-
 from llmops.api.common.v1 import common_pb2
 from llmops.api.ingestion.v1 import ingestion_pb2 as pb
 from llmops.events import Classification
+from llmops.timestamps import to_timestamp
 from services.ingestion.adapters.sqlite_store import DocumentView
 from services.ingestion.app import IngestResult
 from services.ingestion.core import DocumentHeader, Outcome, Stage
@@ -56,12 +53,6 @@ def ingest_result_to_pb(result: IngestResult) -> pb.IngestResponse:
     )
 
 
-def _timestamp(at: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(at)
-    return ts
-
-
 def document_to_pb(view: DocumentView) -> pb.Document:
     return pb.Document(
         document_id=view.document_id,
@@ -80,13 +71,13 @@ def document_to_pb(view: DocumentView) -> pb.Document:
                 content_hash=v.content_hash,
                 chunk_count=v.chunk_count,
                 ingested_by=v.ingested_by,
-                ingested_at=_timestamp(v.ingested_at),
+                ingested_at=to_timestamp(v.ingested_at),
                 parser=v.parser,
                 chunker=v.chunker,
                 masking_policy="none",
                 embedding_model=v.embedding_model,
                 stage=_STAGES[v.stage],
-                history=[pb.StageTime(stage=_STAGES[s], at=_timestamp(at)) for s, at in v.history],
+                history=[pb.StageTime(stage=_STAGES[s], at=to_timestamp(at)) for s, at in v.history],
             )
             for v in view.versions
         ],

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from llmops.sqlite import Database
 from services.audit.core import NewRecord, Query, Record
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -61,19 +62,11 @@ class SqliteAuditLog:
     """AuditLog on a SQLite file; writes are serialised and durable (synchronous=FULL) before they return."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._database = Database(path, _SCHEMA)
+        self._db = self._database.connection
 
-    async def _run(self, fn: Any) -> Any:
-        def locked() -> Any:
-            with self._lock:
-                return fn()
-
-        return await asyncio.to_thread(locked)
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await self._database.run(lambda _: fn())
 
     async def append(self, record: NewRecord) -> bool:
         """Stores a record; False when its event id is already in the log (a redelivery or re-publish)."""
@@ -91,8 +84,7 @@ class SqliteAuditLog:
                 )  # fmt: skip
                 return cursor.rowcount == 1
 
-        result: bool = await self._run(write)
-        return result
+        return await self._run(write)
 
     async def query(self, query: Query) -> list[Record]:
         """Matching records in log order, after `query.after_sequence`, at most `query.limit`."""
@@ -138,8 +130,7 @@ class SqliteAuditLog:
                 for r in rows
             ]
 
-        result: list[Record] = await self._run(read)
-        return result
+        return await self._run(read)
 
     async def close(self) -> None:
-        await self._run(self._db.close)
+        await self._database.close()

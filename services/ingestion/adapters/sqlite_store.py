@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from llmops.events import Classification
+from llmops.sqlite import Database
 from services.ingestion.core import LatestVersion, Stage, VersionPlan
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -110,19 +111,11 @@ class SqliteDocumentStore:
     """DocumentStore on one SQLite file; a lock serialises writers, WAL lets readers in."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._database = Database(path, _SCHEMA)
+        self._db = self._database.connection
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        def locked() -> Any:
-            with self._lock:
-                return fn(*args)
-
-        return await asyncio.to_thread(locked)
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await self._database.run(lambda _: fn())
 
     async def latest(self, document_id: str) -> LatestVersion | None:
         def query() -> LatestVersion | None:
@@ -136,8 +129,7 @@ class SqliteDocumentStore:
                 return None
             return LatestVersion(version=row[0], content_hash=row[1], stage=Stage(row[2]), deleted=row[3] is not None)
 
-        result: LatestVersion | None = await self._run(query)
-        return result
+        return await self._run(query)
 
     async def record_version(self, plan: VersionPlan, at: datetime) -> None:
         header = plan.header
@@ -206,8 +198,7 @@ class SqliteDocumentStore:
                 self._set_stage(document_id, version, Stage.INDEXED, at)
                 return True
 
-        result: bool = await self._run(write)
-        return result
+        return await self._run(write)
 
     async def mark_deleted(self, document_id: str, at: datetime) -> None:
         def write() -> None:
@@ -254,8 +245,7 @@ class SqliteDocumentStore:
             row = self._db.execute("SELECT * FROM documents WHERE document_id = ?", (document_id,)).fetchone()
             return None if row is None else self._view(row)
 
-        result: DocumentView | None = await self._run(query)
-        return result
+        return await self._run(query)
 
     async def list(self, tenant: str, dataset: str, after: str, limit: int) -> list[DocumentView]:
         def query() -> list[DocumentView]:
@@ -267,8 +257,7 @@ class SqliteDocumentStore:
             rows = self._db.execute(sql + " ORDER BY document_id LIMIT ?", (*args, limit)).fetchall()
             return [self._view(r) for r in rows]
 
-        result: list[DocumentView] = await self._run(query)
-        return result
+        return await self._run(query)
 
     async def close(self) -> None:
-        await self._run(self._db.close)
+        await self._database.close()
