@@ -18,13 +18,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import nats
+import nats.errors
 from faststream import AckPolicy
 from faststream.nats import ConsumerConfig, JStream, NatsBroker, NatsMessage, PullSub
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from llmops.errors import PoisonMessage
+from llmops.errors import PoisonMessage, Unavailable
 from llmops.events import EVENT_TYPES, SPEC_VERSION, Event
 from llmops.logging import get_logger
 from llmops.settings import CommonSettings
@@ -183,7 +184,11 @@ class Bus:
 
     async def stop(self) -> None:
         """Stops consumers (waiting for in-flight handlers) and closes the connection."""
-        await self.broker.stop()
+        try:
+            await self.broker.stop()
+        except nats.errors.Error as exc:
+            # NATS already gone (e.g. reconnecting): unacked messages are redelivered, nothing is lost.
+            log.warning("bus stopped without a clean close", error=type(exc).__name__)
 
     async def publish(self, event: Event) -> None:
         """Publishes one event and waits for JetStream to store it."""
@@ -194,9 +199,13 @@ class Bus:
         await asyncio.gather(*(self.publish(e) for e in events))
 
     async def _publish(self, body: bytes, subject: str, headers: dict[str, str]) -> None:
-        await self.broker.publish(
-            body, subject, headers=headers, stream=stream_for(subject), timeout=self.publish_timeout_s
-        )
+        try:
+            await self.broker.publish(
+                body, subject, headers=headers, stream=stream_for(subject), timeout=self.publish_timeout_s
+            )
+        except (nats.errors.Error, TimeoutError) as exc:
+            # Callers turn this into UNAVAILABLE: the work is not recorded, so the client should retry.
+            raise Unavailable(f"event bus at {self.nats_url} did not store {subject}: {type(exc).__name__}") from exc
 
     def subscribe(
         self,

@@ -9,7 +9,9 @@ import nats
 import pytest
 
 from llmops.bus import Bus, EventContext
+from llmops.errors import Unavailable
 from llmops.events import DocumentDeleted
+from llmops.testing import NatsServer
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +169,15 @@ async def test_a_transient_failure_is_retried_and_then_succeeds(bus: Bus) -> Non
     await bus.start()
     await bus.publish(deleted("doc-flaky"))
     await wait_for(lambda: deliveries == [1, 2])
+
+
+async def test_publishing_while_nats_is_down_is_unavailable_not_a_crash(nats_server: NatsServer) -> None:
+    """A stopped server gives a clear Unavailable the gRPC layer maps to UNAVAILABLE."""
+    bus = Bus(nats_server.url, "tests", publish_timeout_s=1.0)
+    await bus.start()
+    nats_server.stop()
+    try:
+        with pytest.raises(Unavailable, match="did not store documents.v1.deleted"):
+            await bus.publish(deleted("doc-lost"))
+    finally:
+        await bus.stop()
