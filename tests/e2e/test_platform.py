@@ -6,6 +6,10 @@ extractive model instead of SmolLM2 so answers can be asserted.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -235,3 +239,52 @@ def test_the_stack_writes_its_logs_per_process(stack: Stack) -> None:
     """Each service logs to its own file under the data directory, as operators expect."""
     names = {p.name for p in Path(stack.log_dir).iterdir()}
     assert {"gateway.log", "ingestion.log", "embedding+retrieval.log", "triton.log"} <= names
+
+
+def run_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs `llmops …` against this stack, as a user would from a shell."""
+    env = {**os.environ, **{f"LLMOPS_{name.upper()}_URL": address for name, address in stack.endpoints.grpc.items()}}
+    return subprocess.run(
+        [sys.executable, "-m", "llmops.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_the_cli_ingests_files_answers_with_sources_and_tails_the_audit_log(stack: Stack, tmp_path: Path) -> None:
+    """`llmops ingest DIR`, `llmops ask`, `llmops ask --json` and `llmops audit tail --json` work end to end."""
+    (tmp_path / "onboarding.md").write_text(
+        "# Onboarding\n\nNew hires get their badge from the front desk on day one.\n"
+    )
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF")  # skipped: not a text format
+    ingested = run_cli(stack, "ingest", str(tmp_path), "--dataset", "people", "--json")
+    assert ingested.returncode == 0, ingested.stderr
+    (result,) = json.loads(ingested.stdout)
+    assert result["outcome"] == "INGEST_OUTCOME_CREATED" and result["source_uri"].endswith("onboarding.md")
+
+    asked = run_cli(stack, "ask", "Where do new hires get their badge?", "--dataset", "people")
+    assert asked.returncode == 0, asked.stderr
+    answer, *sources = asked.stdout.strip().splitlines()
+    assert "front desk" in answer
+    assert sources == [f"[1] Onboarding ({(tmp_path / 'onboarding.md').as_uri()})"]
+
+    as_json = json.loads(run_cli(stack, "ask", "Where do new hires get their badge?", "--json").stdout)
+    assert as_json["citations"][0]["title"] == "Onboarding"
+
+    def recorded() -> list[dict[str, str]] | None:
+        tail = run_cli(stack, "audit", "tail", "--json", "--limit", "500")
+        records = [json.loads(line) for line in tail.stdout.splitlines() if line.strip()]
+        hits = [r for r in records if r.get("interaction_id") == as_json["interaction_id"]]
+        return hits or None
+
+    assert eventually(recorded, timeout_s=30)[0]["event_type"] == "io.llmops.interactions.completed.v1"
+
+
+def test_the_cli_reports_a_refused_question_and_exits_non_zero(stack: Stack) -> None:
+    """A bad question prints the server's reason and a failing exit code."""
+    result = run_cli(stack, "ask", " ")
+    assert result.returncode == 1
+    assert "INVALID_ARGUMENT: query is empty" in result.stderr

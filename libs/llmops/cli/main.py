@@ -46,6 +46,12 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _emit_json(value: Any, indent: int | None = 2) -> None:
+    """Machine-readable output: plain JSON on stdout, never wrapped or coloured."""
+    sys.stdout.write(json.dumps(value, indent=indent) + "\n")
+    sys.stdout.flush()
+
+
 def _rpc_error(exc: grpc.RpcError) -> typer.Exit:
     return _fail(f"{exc.code().name}: {exc.details()}")
 
@@ -118,7 +124,7 @@ def _ingest_all(
                 if late:
                     console.print(f"[yellow]{len(late)} document(s) not indexed yet[/yellow]")
     if as_json:
-        out.print_json(json.dumps(results))
+        _emit_json(results)
     else:
         done = len(results) - failures
         console.print(f"ingested {done} document(s), {failures} failed")
@@ -183,7 +189,7 @@ def ask(
         try:
             if as_json:
                 response = stub.Ask(request, timeout=300)
-                out.print_json(json.dumps(MessageToDict(response, preserving_proto_field_name=True)))
+                _emit_json(MessageToDict(response, preserving_proto_field_name=True))
                 return
             done: gateway_pb2.AskResponse | None = None
             for message in stub.AskStream(request, timeout=300):
@@ -196,8 +202,15 @@ def ask(
             raise _rpc_error(exc) from exc
     sys.stdout.write("\n")
     if done is not None:
+        # One line per cited document; chunks of the same document share it.
+        numbers: dict[str, list[int]] = {}
+        titles: dict[str, str] = {}
         for c in done.citations:
-            out.print(f"[{c.number}] {c.title or c.source_uri} ({c.source_uri})", markup=False, highlight=False)
+            numbers.setdefault(c.source_uri, []).append(c.number)
+            titles[c.source_uri] = c.title or c.source_uri
+        for uri, cited in numbers.items():
+            marks = "".join(f"[{n}]" for n in cited)
+            out.print(f"{marks} {titles[uri]} ({uri})", markup=False, highlight=False, soft_wrap=True)
         t = done.timings
         console.print(
             f"[dim]{done.model} · {done.usage.total_tokens} tokens · retrieve {t.retrieve_ms:.0f} ms · "
@@ -247,7 +260,7 @@ def audit_tail(
         while True:
             for record in batch:
                 if as_json:
-                    out.print(json.dumps(MessageToDict(record, preserving_proto_field_name=True)), highlight=False)
+                    _emit_json(MessageToDict(record, preserving_proto_field_name=True), indent=None)
                 else:
                     out.print(_record_line(record), markup=False, highlight=False, soft_wrap=True)
             if not follow:
