@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import nats
 import pytest
 
-from llmops.bus import Bus, EventContext
+from llmops.bus import STREAMS, Bus, EventContext, ensure_streams
 from llmops.errors import Unavailable
 from llmops.events import DocumentDeleted
 from llmops.testing import NatsServer
@@ -181,3 +181,17 @@ async def test_publishing_while_nats_is_down_is_unavailable_not_a_crash(nats_ser
             await bus.publish(deleted("doc-lost"))
     finally:
         await bus.stop()
+
+
+async def test_streams_are_created_idempotently_by_concurrent_services(nats_url: str) -> None:
+    """Every service ensures the streams at start-up; doing it at once, and again, is safe."""
+    await asyncio.gather(*(ensure_streams(nats_url) for _ in range(4)))
+    await ensure_streams(nats_url)
+    nc = await nats.connect(nats_url)
+    try:
+        names = {info.config.name for info in await nc.jetstream().streams_info()}
+        documents = await nc.jetstream().stream_info("DOCUMENTS")
+    finally:
+        await nc.close()
+    assert names == {spec.name for spec in STREAMS}
+    assert documents.config.duplicate_window == 120.0 and documents.config.subjects == ["documents.>"]
