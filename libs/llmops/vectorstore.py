@@ -106,14 +106,14 @@ class ChunkIndex:
         )
         return [ScoredPoint(str(p.id), p.score, dict(p.payload or {})) for p in response.points]
 
-    async def count(self, **conditions: str) -> int:
+    async def count(self, **conditions: str | int) -> int:
         """Points matching exact payload values."""
         await self.ensure_collection()
         result = await self.client.count(self.collection, count_filter=_match(**conditions), exact=True)
         return result.count
 
 
-def _match(**conditions: str) -> models.Filter:
+def _match(**conditions: str | int) -> models.Filter:
     return models.Filter(
         must=[models.FieldCondition(key=k, match=models.MatchValue(value=v)) for k, v in conditions.items()]
     )

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from services.ingestion.parsing import Heading, ParsedDocument
 
 CHUNKER_VERSION = "section-window/1"
-_WORD = re.compile(r"\S+")
+_WORD = re.compile(r"\S{1,200}")
+"""A word, with runs of over 200 non-space characters (minified JSON, base64) cut so no chunk grows unbounded."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -104,11 +105,12 @@ class VersionPlan:
         parts: list[list[TextChunk]] = [[]]
         size = 0
         for c in self.chunks:
-            if parts[-1] and size + len(c.text) > MAX_PART_TEXT_CHARS:
+            encoded = len(json.dumps(c.text))  # what the chunk costs in the message, escapes included
+            if parts[-1] and size + encoded > MAX_PART_TEXT_CHARS:
                 parts.append([])
                 size = 0
             parts[-1].append(c)
-            size += len(c.text)
+            size += encoded
         return [
             DocumentChunked(
                 tenant=self.tenant,

@@ -16,7 +16,7 @@ SUPPORTED_TYPES: dict[str, str] = {
 }
 PARSER_VERSION = "text-md/1"
 
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.+?)(?:\s+#+)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def resolve_mime_type(declared: str, source_uri: str) -> str:
 
 def decode_text(content: bytes) -> str:
     """UTF-8 text (a BOM is dropped); binary or other encodings are refused with a clear message."""
-    if b"\x00" in content[:8192]:
+    if b"\x00" in content:
         raise InvalidArgument("content looks binary (it contains NUL bytes); send UTF-8 text or Markdown")
     try:
         text = content.decode("utf-8-sig")
@@ -83,11 +83,12 @@ def parse(content: bytes, mime_type: str, source_uri: str, title: str = "") -> P
 def _markdown_headings(text: str) -> list[Heading]:
     headings: list[Heading] = []
     offset = 0
-    in_fence = False
+    fence = ""  # the marker that opened the current code fence; only the same marker closes it
     for line in text.split("\n"):
-        if line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence
-        elif not in_fence and (match := _HEADING.match(line)):
+        marker = line.lstrip()[:3]
+        if marker in ("```", "~~~") and (not fence or marker == fence):
+            fence = "" if fence else marker
+        elif not fence and (match := _HEADING.match(line)):
             headings.append(Heading(level=len(match.group(1)), text=match.group(2), offset=offset))
         offset += len(line) + 1
     return headings

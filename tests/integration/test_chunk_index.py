@@ -1,4 +1,4 @@
-"""The chunk index on Qdrant local mode with the real embedding model."""
+"""The chunk index on real Qdrant local mode: filters, versions, idempotent writes."""
 
 from __future__ import annotations
 
@@ -10,90 +10,155 @@ from qdrant_client import AsyncQdrantClient
 
 from llmops import ids
 from llmops.vectorstore import ChunkIndex, ChunkPoint
-from services.embedding.adapters.sentence_model import SentenceTransformerEmbedder
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:Payload indexes have no effect in the local Qdrant:UserWarning"),
+]
+
+DIMENSIONS = 384
 
 
-@pytest.fixture(scope="module")
-def embedder() -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder()
+def direction(*weights: tuple[int, float]) -> list[float]:
+    """A vector with the given weights on the given axes; Qdrant's cosine distance normalises it."""
+    vector = [0.0] * DIMENSIONS
+    for axis, weight in weights:
+        vector[axis] = weight
+    return vector
+
+
+def point(
+    document: str, version: int, index: int, axis: int, *, tenant: str = "acme", dataset: str = "hr", text: str = ""
+) -> ChunkPoint:
+    return ChunkPoint(
+        ids.chunk_id(document, version, index),
+        direction((axis, 1.0)),
+        {
+            "tenant": tenant,
+            "document_id": document,
+            "version": version,
+            "dataset": dataset,
+            "chunk_index": index,
+            "text": text or f"{document} v{version} #{index}",
+        },
+    )
 
 
 @pytest.fixture
 async def index(tmp_path: Path) -> AsyncIterator[ChunkIndex]:
     client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
-    yield ChunkIndex(client, 384)
+    yield ChunkIndex(client, DIMENSIONS)
     await client.close()
 
 
-async def points(
-    embedder: SentenceTransformerEmbedder,
-    tenant: str,
-    document: str,
-    version: int,
-    texts: list[str],
-    dataset: str = "d",
-) -> list[ChunkPoint]:
-    vectors = await embedder.embed(texts)
-    return [
-        ChunkPoint(
-            ids.chunk_id(document, version, i),
-            vector,
-            {"tenant": tenant, "document_id": document, "version": version, "dataset": dataset, "text": text},
-        )
-        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))
-    ]
+async def test_an_empty_index_finds_nothing_and_knows_no_versions(index: ChunkIndex) -> None:
+    """The collection is created on first use; reads on it are empty, not errors."""
+    assert await index.search(direction((0, 1.0)), tenant="acme", dataset="", limit=5, score_threshold=None) == []
+    assert await index.newest_version("missing") is None
+    assert await index.count(tenant="acme") == 0
 
 
-async def test_the_embedding_model_gives_unit_vectors_that_rank_paraphrases_first(
-    embedder: SentenceTransformerEmbedder,
-) -> None:
-    """384 dimensions, normalised, deterministic, and semantically ordered."""
-    a, b, c, a_again = await embedder.embed(
-        [
-            "How do I reset my password?",
-            "Steps to change a forgotten password",
-            "Quarterly revenue grew",
-            "How do I reset my password?",
-        ]
-    )
-    assert len(a) == 384 and abs(sum(x * x for x in a) - 1.0) < 1e-4
-    assert a == a_again
-
-    def cos(u: list[float], v: list[float]) -> float:
-        return sum(x * y for x, y in zip(u, v, strict=True))
-
-    assert cos(a, b) > cos(a, c) + 0.2
-
-
-async def test_search_finds_the_nearest_chunk_of_the_callers_tenant_only(
-    index: ChunkIndex, embedder: SentenceTransformerEmbedder
-) -> None:
-    """Tenant and dataset filters isolate; payload comes back with the hit."""
-    await index.upsert(
-        await points(embedder, "acme", "doc-a", 1, ["Vacation days expire in March.", "Laptops are encrypted."])
-    )
-    await index.upsert(await points(embedder, "globex", "doc-g", 1, ["Vacation days never expire."]))
-    (query,) = await embedder.embed(["When do vacation days expire?"])
-
+async def test_search_returns_the_nearest_chunks_first_with_their_payload(index: ChunkIndex) -> None:
+    """Hits are ordered by cosine similarity and carry the stored payload."""
+    await index.upsert([point("doc", 1, i, axis=i, text=f"text {i}") for i in range(3)])
+    query = direction((1, 1.0), (2, 0.5))
     hits = await index.search(query, tenant="acme", dataset="", limit=5, score_threshold=None)
-    assert [h.payload["text"] for h in hits][0] == "Vacation days expire in March."
-    assert {h.payload["tenant"] for h in hits} == {"acme"}
-    assert await index.search(query, tenant="acme", dataset="other", limit=5, score_threshold=None) == []
+    assert [h.chunk_id for h in hits] == [ids.chunk_id("doc", 1, i) for i in (1, 2, 0)]
+    assert [round(h.score, 4) for h in hits] == [round(1 / 1.25**0.5, 4), round(0.5 / 1.25**0.5, 4), 0.0]
+    assert hits[0].payload == {
+        "tenant": "acme",
+        "document_id": "doc",
+        "version": 1,
+        "dataset": "hr",
+        "chunk_index": 1,
+        "text": "text 1",
+    }
 
 
-async def test_upserts_are_idempotent_and_old_versions_can_be_removed(
-    index: ChunkIndex, embedder: SentenceTransformerEmbedder
-) -> None:
-    """Same ids overwrite; delete below a version keeps only the newest."""
-    v1 = await points(embedder, "acme", "doc", 1, ["one", "two"])
-    await index.upsert(v1)
-    await index.upsert(v1)
+async def test_limit_and_score_threshold_cut_the_results(index: ChunkIndex) -> None:
+    """At most `limit` hits, none below the threshold."""
+    await index.upsert([point("doc", 1, i, axis=i) for i in range(3)])
+    query = direction((0, 1.0), (1, 0.6))
+    limited = await index.search(query, tenant="acme", dataset="", limit=1, score_threshold=None)
+    assert [h.chunk_id for h in limited] == [ids.chunk_id("doc", 1, 0)]
+    above = await index.search(query, tenant="acme", dataset="", limit=10, score_threshold=0.3)
+    assert [h.chunk_id for h in above] == [ids.chunk_id("doc", 1, 0), ids.chunk_id("doc", 1, 1)]
+
+
+async def test_the_tenant_filter_isolates_tenants(index: ChunkIndex) -> None:
+    """A tenant never sees another tenant's chunks, even identical ones."""
+    await index.upsert([point("doc-a", 1, 0, axis=0, tenant="acme"), point("doc-g", 1, 0, axis=0, tenant="globex")])
+    for tenant, document in (("acme", "doc-a"), ("globex", "doc-g")):
+        hits = await index.search(direction((0, 1.0)), tenant=tenant, dataset="", limit=10, score_threshold=None)
+        assert [(h.payload["tenant"], h.payload["document_id"]) for h in hits] == [(tenant, document)]
+    assert await index.search(direction((0, 1.0)), tenant="initech", dataset="", limit=10, score_threshold=None) == []
+
+
+async def test_the_dataset_filter_narrows_a_tenants_search(index: ChunkIndex) -> None:
+    """A dataset restricts the hits; an empty dataset means all of the tenant's."""
+    await index.upsert([point("hr-doc", 1, 0, axis=0, dataset="hr"), point("eng-doc", 1, 0, axis=1, dataset="eng")])
+    query = direction((0, 1.0), (1, 1.0))
+
+    async def documents(dataset: str) -> set[str]:
+        hits = await index.search(query, tenant="acme", dataset=dataset, limit=10, score_threshold=None)
+        return {h.payload["document_id"] for h in hits}
+
+    assert await documents("hr") == {"hr-doc"}
+    assert await documents("eng") == {"eng-doc"}
+    assert await documents("") == {"hr-doc", "eng-doc"}
+    assert await documents("legal") == set()
+
+
+async def test_re_upserting_the_same_ids_overwrites_instead_of_duplicating(index: ChunkIndex) -> None:
+    """Point id = chunk id, so a redelivered event leaves one point per chunk with the latest payload."""
+    await index.upsert([point("doc", 1, 0, axis=0, text="old"), point("doc", 1, 1, axis=1)])
+    await index.upsert([point("doc", 1, 0, axis=0, text="new"), point("doc", 1, 1, axis=1)])
     assert await index.count(document_id="doc") == 2
-    await index.upsert(await points(embedder, "acme", "doc", 2, ["one updated"]))
-    assert await index.newest_version("doc") == 2
+    (hit,) = await index.search(direction((0, 1.0)), tenant="acme", dataset="", limit=1, score_threshold=None)
+    assert hit.payload["text"] == "new"
+
+
+async def test_newest_version_is_the_highest_whatever_the_write_order(index: ChunkIndex) -> None:
+    """Versions are compared as integers, not by insertion order."""
+    await index.upsert([point("doc", 10, 0, axis=0)])
+    await index.upsert([point("doc", 2, 0, axis=1), point("doc", 9, 0, axis=2)])
+    await index.upsert([point("other", 11, 0, axis=3)])
+    assert await index.newest_version("doc") == 10
+    assert await index.newest_version("other") == 11
+
+
+async def test_deleting_below_a_version_removes_only_older_versions_of_that_document(index: ChunkIndex) -> None:
+    """delete_document(below_version=2) keeps versions 2 and 3 and other documents."""
+    await index.upsert(
+        [point("doc", v, i, axis=v * 10 + i) for v in (1, 2, 3) for i in range(2)] + [point("other", 1, 0, axis=0)]
+    )
     await index.delete_document("doc", below_version=2)
-    assert await index.count(document_id="doc") == 1
+    assert await index.count(document_id="doc", version=1) == 0  # type: ignore[arg-type]
+    assert await index.count(document_id="doc") == 4
+    assert await index.count(document_id="other") == 1
+    hits = await index.search(direction((10, 1.0)), tenant="acme", dataset="", limit=10, score_threshold=0.5)
+    assert hits == []
+
+
+async def test_deleting_a_document_removes_all_its_versions_only(index: ChunkIndex) -> None:
+    """A tombstone clears the document; its neighbours stay."""
+    await index.upsert([point("doc", 1, 0, axis=0), point("doc", 2, 0, axis=1), point("other", 1, 0, axis=2)])
     await index.delete_document("doc")
-    assert await index.count(document_id="doc") == 0 and await index.newest_version("doc") is None
+    assert await index.count(document_id="doc") == 0
+    assert await index.newest_version("doc") is None
+    assert await index.count(tenant="acme") == 1
+
+
+async def test_points_survive_reopening_the_local_storage(tmp_path: Path) -> None:
+    """Local mode persists to its path, so a restarted service finds its index."""
+    path = str(tmp_path / "qdrant")
+    first = AsyncQdrantClient(path=path)
+    await ChunkIndex(first, DIMENSIONS).upsert([point("doc", 3, 0, axis=0)])
+    await first.close()
+    second = AsyncQdrantClient(path=path)
+    try:
+        reopened = ChunkIndex(second, DIMENSIONS)
+        assert await reopened.count(document_id="doc") == 1
+        assert await reopened.newest_version("doc") == 3
+    finally:
+        await second.close()

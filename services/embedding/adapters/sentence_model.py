@@ -42,7 +42,7 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(threads)
         self._model = SentenceTransformer(model_path or bundled_model_path(), device="cpu")
         self.model_name = "sentence-transformers/all-MiniLM-L6-v2"
-        self.dimensions = int(self._model.get_sentence_embedding_dimension() or 384)
+        self.dimensions = int(self._model.get_embedding_dimension() or 384)
         self.batch_size = batch_size
         self._lock = threading.Lock()
 

@@ -14,6 +14,7 @@ from llmops.sqlite import Database
 from services.ingestion.core import LatestVersion, Stage, VersionPlan
 
 T = TypeVar("T")
+_STAGE_ORDER = (Stage.RECEIVED, Stage.CHUNKED, Stage.INDEXED, Stage.DELETED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -162,15 +163,20 @@ class SqliteDocumentStore:
 
         await self._run(write)
 
-    def _set_stage(self, document_id: str, version: int, stage: Stage, at: datetime) -> None:
-        self._db.execute(
-            "UPDATE versions SET stage = ? WHERE document_id = ? AND version = ?",
-            (stage.value, document_id, version),
-        )
-        self._db.execute(
-            "INSERT OR IGNORE INTO stage_history VALUES (?, ?, ?, ?)",
-            (document_id, version, stage.value, at.isoformat()),
-        )
+    def _set_stage(self, document_id: str, version: int, stage: Stage, at: datetime) -> bool:
+        """Moves a version forward only (events may arrive out of order); DELETED is final."""
+        earlier = [s.value for s in _STAGE_ORDER[: _STAGE_ORDER.index(stage)]]
+        changed = self._db.execute(
+            f"UPDATE versions SET stage = ? WHERE document_id = ? AND version = ? "  # noqa: S608
+            f"AND stage IN ({', '.join('?' * len(earlier))})",
+            (stage.value, document_id, version, *earlier),
+        ).rowcount
+        if changed:
+            self._db.execute(
+                "INSERT OR IGNORE INTO stage_history VALUES (?, ?, ?, ?)",
+                (document_id, version, stage.value, at.isoformat()),
+            )
+        return bool(changed)
 
     async def set_stage(self, document_id: str, version: int, stage: Stage, at: datetime) -> None:
         def write() -> None:
@@ -191,11 +197,13 @@ class SqliteDocumentStore:
                 ).fetchone()
                 if done < parts:
                     return False
+                # A late redelivery must not revive a deleted version, nor report "indexed" twice.
+                if not self._set_stage(document_id, version, Stage.INDEXED, at):
+                    return False
                 self._db.execute(
                     "UPDATE versions SET embedding_model = ? WHERE document_id = ? AND version = ?",
                     (embedding_model, document_id, version),
                 )
-                self._set_stage(document_id, version, Stage.INDEXED, at)
                 return True
 
         return await self._run(write)
@@ -206,10 +214,11 @@ class SqliteDocumentStore:
                 self._db.execute(
                     "UPDATE documents SET deleted_at = ? WHERE document_id = ?", (at.isoformat(), document_id)
                 )
-                (version,) = self._db.execute(
+                row = self._db.execute(
                     "SELECT latest_version FROM documents WHERE document_id = ?", (document_id,)
                 ).fetchone()
-                self._set_stage(document_id, version, Stage.DELETED, at)
+                if row is not None:
+                    self._set_stage(document_id, row[0], Stage.DELETED, at)
 
         await self._run(write)
 
