@@ -32,15 +32,15 @@ async def run_until_stopped(
     bus: Bus | None = None,
     *,
     grace_s: float = 5.0,
-    stopped: Awaitable[None] | None = None,
+    stopped: Awaitable[object] | None = None,
     on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> None:
     """Starts the bus then the server, waits for `stopped` (default: a signal), and stops in reverse order."""
-    if bus is not None:
-        await bus.start()
-    await server.start()
-    log.info("service started", service=name, grpc=server.address)
     try:
+        if bus is not None:
+            await bus.start()
+        await server.start()
+        log.info("service started", service=name, grpc=server.address)
         await (stopped if stopped is not None else wait_for_shutdown_signal())
     finally:
         log.info("service stopping", service=name)

@@ -12,22 +12,29 @@ from llmops.logging import configure_logging
 from llmops.service import run_until_stopped
 from services.audit import handlers
 from services.audit.adapters.sqlite_log import SqliteAuditLog
+from services.audit.app import AuditTrail
 from services.audit.config import Settings
 from services.audit.grpc_api import AuditServicer
 
 SERVICE_NAME = "llmops.api.audit.v1.Audit"
 
 
-async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
-    """Runs audit until signalled (or until `stopped` completes)."""
+async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
+    """Runs audit until signalled (or until `stopped` completes).
+
+    Args:
+        settings: the service's settings; read from the environment when None.
+        stopped: completes when the service should stop; default a SIGINT or SIGTERM.
+    """
     settings = settings or Settings()
     common = settings.common
     configure_logging(common.log_level, common.log_format)
     audit_log = SqliteAuditLog(settings.resolved_db_path())
+    trail = AuditTrail(audit_log)
     bus = Bus.from_settings(common, "llmops/audit")
-    handlers.register(bus, audit_log)
+    handlers.register(bus, trail)
     server = GrpcServer(
-        [ServiceBinding(AuditServicer(audit_log), audit_pb2_grpc.add_AuditServicer_to_server, SERVICE_NAME)],
+        [ServiceBinding(AuditServicer(trail), audit_pb2_grpc.add_AuditServicer_to_server, SERVICE_NAME)],
         host=settings.grpc.host,
         port=settings.grpc.port,
         max_message_bytes=settings.grpc.max_message_bytes,

@@ -16,7 +16,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMOPS_AUDIT_", env_nested_delimiter="__", extra="ignore")
 
     common: CommonSettings = Field(default_factory=CommonSettings)
+    """Platform-wide settings (NATS URL, data directory, logging, delivery limits)."""
     grpc: GrpcSettings = Field(default_factory=lambda: GrpcSettings(port=50058))
+    """Where the Audit gRPC server listens; port 50058 by default."""
     db_path: Path | None = None
     """SQLite file of the log; default `<data_dir>/audit.sqlite3`."""
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from llmops.bus import Bus, EventContext
 from llmops.events import Event
-from llmops.logging import get_logger
-from services.audit.adapters.sqlite_log import AuditLog
-from services.audit.core import STREAM_FILTERS, record_of
-
-log = get_logger(__name__)
+from services.audit.app import AuditTrail
+from services.audit.core import STREAM_FILTERS
 
 
-def register(bus: Bus, audit_log: AuditLog) -> None:
+def durable_name(subject_filter: str) -> str:
+    """The durable consumer name for a stream filter, e.g. `audit-documents` for `documents.>`."""
+    return f"audit-{subject_filter.split('.', 1)[0]}"
+
+
+def register(bus: Bus, trail: AuditTrail) -> None:
     """Subscribes the recorder to every stream; call before the bus starts."""
 
     async def record(event: Event, ctx: EventContext) -> None:
-        stored = await audit_log.append(record_of(event, event_id=ctx.id, subject=ctx.subject, source=ctx.source))
-        if not stored:
-            log.debug("duplicate event ignored", event_id=ctx.id)
+        # The bus acks after this returns, so a crash before the write commits means a redelivery, not a gap;
+        # the redelivery carries the same ce-id and is stored once.
+        await trail.record(event, event_id=ctx.id, subject=ctx.subject, source=ctx.source)
 
     for subject_filter in STREAM_FILTERS:
-        bus.subscribe_all(subject_filter, record, durable=f"audit-{subject_filter.split('.', 1)[0]}")
+        bus.subscribe_all(subject_filter, record, durable=durable_name(subject_filter))

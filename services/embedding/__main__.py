@@ -21,7 +21,7 @@ SERVICE_NAME = "llmops.api.embedding.v1.Embedding"
 
 
 async def main(
-    settings: Settings | None = None, stopped: Awaitable[None] | None = None, embedder: Embedder | None = None
+    settings: Settings | None = None, stopped: Awaitable[object] | None = None, embedder: Embedder | None = None
 ) -> None:
     """Runs embedding until signalled (or until `stopped` completes)."""
     settings = settings or Settings()

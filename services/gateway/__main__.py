@@ -22,7 +22,7 @@ from services.gateway.grpc_api import AssistantServicer
 SERVICE_NAME = "llmops.api.gateway.v1.Assistant"
 
 
-async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
     """Runs the gateway until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common

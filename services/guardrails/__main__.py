@@ -15,7 +15,7 @@ from services.guardrails.grpc_api import servicer
 SERVICE_NAME = "llmops.api.guardrails.v1.Guardrails"
 
 
-async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
     """Runs guardrails until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     configure_logging(settings.common.log_level, settings.common.log_format)

@@ -20,7 +20,7 @@ INFERENCE_SERVICE = "llmops.api.inference.v1.Inference"
 PROMPTS_SERVICE = "llmops.api.inference.v1.Prompts"
 
 
-async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
     """Runs inference until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common

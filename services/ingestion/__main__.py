@@ -21,7 +21,7 @@ from services.ingestion.grpc_api import IngestionServicer
 SERVICE_NAME = "llmops.api.ingestion.v1.Ingestion"
 
 
-async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
     """Runs ingestion until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common

@@ -21,7 +21,7 @@ SERVICE_NAME = "llmops.api.retrieval.v1.Retrieval"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-async def main(settings: Settings | None = None, stopped: Awaitable[None] | None = None) -> None:
+async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
     """Runs retrieval until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common

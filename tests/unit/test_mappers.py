@@ -11,7 +11,7 @@ from llmops.api.ingestion.v1 import ingestion_pb2
 from llmops.events import Classification
 from llmops.events import Usage as EventUsage
 from services.audit.core import Record
-from services.audit.grpc_api import record_to_pb
+from services.audit.mappers import record_to_pb
 from services.gateway.app import Answer
 from services.gateway.core import Source
 from services.gateway.mappers import answer_to_pb

@@ -1,0 +1,1 @@
+"""Audit adapters: the stores behind the `AuditLog` port."""

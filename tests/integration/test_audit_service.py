@@ -1,0 +1,203 @@
+"""The audit service end to end on a real nats-server: events in over JetStream, records out over gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import nats
+import pytest
+
+from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
+from llmops.api.common.v1 import common_pb2
+from llmops.bus import Bus, cloudevent_headers
+from llmops.events import DocumentDeleted, InteractionCompleted, Usage
+from llmops.settings import CommonSettings, GrpcSettings
+from llmops.testing import free_port
+from services.audit.__main__ import main
+from services.audit.config import Settings
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 20.0
+
+
+@dataclass
+class RunningAudit:
+    """The audit service under test, a stub to query it and a bus to publish with."""
+
+    stub: audit_pb2_grpc.AuditStub
+    bus: Bus
+    nats_url: str
+    task: asyncio.Task[None]
+
+    async def records(self, **fields: object) -> list[audit_pb2.AuditRecord]:
+        response = await self.stub.Query(audit_pb2.QueryRequest(**fields), timeout=5)  # type: ignore[arg-type]
+        return list(response.records)
+
+
+def interaction(interaction_id: str) -> InteractionCompleted:
+    return InteractionCompleted(
+        tenant="acme", interaction_id=interaction_id, user="ann", query="q", answer="a", citations=[], model="m",
+        prompt_name="p", prompt_version=1, usage=Usage(), retrieve_ms=1, generate_ms=2, total_ms=3,
+    )  # fmt: skip
+
+
+def deleted(document_id: str) -> DocumentDeleted:
+    return DocumentDeleted(tenant="acme", document_id=document_id, version=1, deleted_by="bob")
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], service: asyncio.Task[None] | None = None) -> None:
+    """Polls a condition; bounded so a lost event fails the test instead of hanging it."""
+    async with asyncio.timeout(WAIT_S):
+        while not await condition():
+            if service is not None and service.done():
+                service.result()  # surfaces the service's crash instead of a timeout
+                raise AssertionError("the audit service stopped")
+            await asyncio.sleep(0.1)
+
+
+async def stream_messages(url: str, stream: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        return (await nc.jetstream().stream_info(stream)).state.messages
+    finally:
+        await nc.close()
+
+
+async def fully_acked(url: str, stream: str, durable: str) -> bool:
+    """Every message of the stream handed to the consumer and acked, i.e. its handler has returned."""
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().consumer_info(stream, durable)
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+async def audit(nats_url: str, tmp_path: Path) -> AsyncIterator[RunningAudit]:
+    settings = Settings(
+        common=CommonSettings(nats_url=nats_url, data_dir=tmp_path, max_deliver=3, log_format="console"),
+        grpc=GrpcSettings(port=free_port(), grace_s=0.5),
+    )
+    stop = asyncio.Event()
+
+    async def stopped() -> None:
+        await stop.wait()
+
+    task = asyncio.create_task(main(settings, stopped=stopped()))
+    bus = Bus(nats_url, "tests")
+    await bus.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{settings.grpc.port}")
+    running = RunningAudit(audit_pb2_grpc.AuditStub(channel), bus, nats_url, task)
+
+    async def serving() -> bool:
+        try:
+            await running.records()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            return False
+        return True
+
+    try:
+        await eventually(serving, task)
+        yield running
+    finally:
+        stop.set()
+        await channel.close()
+        await bus.stop()
+        await asyncio.wait_for(task, WAIT_S)
+
+
+async def test_each_event_is_recorded_exactly_once_and_found_by_its_interaction(audit: RunningAudit) -> None:
+    """A re-publish that JetStream stores again (same ce-id, new message id) still makes one record."""
+    asked, gone = interaction("i-1"), deleted("d-1")
+    await audit.bus.publish(asked)
+    await audit.bus.publish(gone)
+    await audit.bus.publish(asked)  # dropped by JetStream's duplicate window
+    # As after the duplicate window: JetStream keeps the copy, so only the audit log's dedupe stands in the way.
+    headers = {**cloudevent_headers(asked, "tests"), "Nats-Msg-Id": "republished-later"}
+    body = asked.model_dump_json().encode()
+    await audit.bus.broker.publish(body, asked.subject, headers=headers, stream="INTERACTIONS")
+    assert await stream_messages(audit.nats_url, "INTERACTIONS") == 2
+
+    async def all_handled() -> bool:
+        return await fully_acked(audit.nats_url, "INTERACTIONS", "audit-interactions") and await fully_acked(
+            audit.nats_url, "DOCUMENTS", "audit-documents"
+        )
+
+    await eventually(all_handled, audit.task)
+    records = await audit.records()
+    assert sorted((r.event_id, r.event_type) for r in records) == sorted(
+        [(asked.event_id, InteractionCompleted.type), (gone.event_id, DocumentDeleted.type)]
+    )
+    assert sorted(r.sequence for r in records) == [0, 1]
+
+    (found,) = await audit.records(interaction_id="i-1")
+    assert (found.subject, found.source, found.tenant, found.event_id) == (
+        "interactions.v1.completed", "tests", "acme", asked.event_id,
+    )  # fmt: skip
+    assert InteractionCompleted.model_validate_json(found.payload_json) == asked
+    (by_user,) = await audit.records(user="bob", event_types=[DocumentDeleted.type])
+    assert by_user.document_id == "d-1"
+
+
+async def test_a_malformed_event_is_dead_lettered_while_later_events_are_still_recorded(audit: RunningAudit) -> None:
+    """Bad JSON with valid CloudEvents headers goes to deadletter.<subject>; the consumer keeps going."""
+    headers = {"ce-id": "bad-1", "ce-type": DocumentDeleted.type, "Nats-Msg-Id": "bad-1"}
+    await audit.bus.broker.publish(b"{bad", "documents.v1.deleted", headers=headers, stream="DOCUMENTS")
+    await audit.bus.publish(deleted("d-after"))
+
+    async def dead_lettered() -> bool:
+        return await stream_messages(audit.nats_url, "DEADLETTER") == 1
+
+    async def good_one_recorded() -> bool:
+        return [r.document_id for r in await audit.records(document_id="d-after")] == ["d-after"]
+
+    await eventually(dead_lettered, audit.task)
+    await eventually(good_one_recorded, audit.task)
+    nc = await nats.connect(audit.nats_url)
+    try:
+        message = await nc.jetstream().get_last_msg("DEADLETTER", "deadletter.documents.v1.deleted")
+        assert message.headers is not None
+        assert message.headers["llmops-dlq-consumer"] == "audit-documents"
+        assert message.headers["llmops-dlq-reason"].startswith("undecodable:")
+    finally:
+        await nc.close()
+    assert [r.event_id for r in await audit.records()] == [deleted("d-after").event_id]
+
+
+@pytest.mark.parametrize(
+    ("page", "needle"),
+    [
+        (common_pb2.PageRequest(page_size=1001), "page.page_size must be between 1 and 1000"),
+        (common_pb2.PageRequest(page_size=-5), "page.page_size"),
+        (common_pb2.PageRequest(page_token="not-a-token"), "page.page_token 'not-a-token' is not one"),
+    ],
+)
+async def test_bad_pages_are_invalid_arguments_that_name_the_field(
+    audit: RunningAudit, page: common_pb2.PageRequest, needle: str
+) -> None:
+    """The caller learns which field to fix, not a bare UNKNOWN."""
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await audit.stub.Query(audit_pb2.QueryRequest(page=page), timeout=5)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in (refused.value.details() or "")
+
+
+async def test_the_merkle_log_methods_answer_unimplemented_naming_what_is_missing(audit: RunningAudit) -> None:
+    """Tree heads, proofs and export are contract, not yet code; the message says so."""
+    with pytest.raises(grpc.aio.AioRpcError) as head:
+        await audit.stub.GetTreeHead(audit_pb2.GetTreeHeadRequest(), timeout=5)
+    assert head.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "Audit.GetTreeHead: the Merkle log" in (head.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as export:
+        async for _ in audit.stub.Export(audit_pb2.ExportRequest(), timeout=5):
+            pass
+    assert export.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "Audit.Export" in (export.value.details() or "")
