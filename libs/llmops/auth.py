@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from llmops.errors import InvalidArgument
 from llmops.events import Classification
 
 TENANT_HEADER = "x-llmops-tenant"
 USER_HEADER = "x-llmops-user"
 GROUPS_HEADER = "x-llmops-groups"
+CLEARANCE_HEADER = "x-llmops-clearance"
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,17 @@ def principal_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None, 
     """Builds the principal from invocation metadata; missing headers fall back to the embedded defaults."""
     values = {k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in (metadata or ())}
     groups = tuple(g.strip() for g in values.get(GROUPS_HEADER, "").split(",") if g.strip())
+    clearance_value = values.get(CLEARANCE_HEADER, "").strip().lower() or Classification.INTERNAL.value
+    try:
+        clearance = Classification(clearance_value)
+    except ValueError:
+        choices = ", ".join(c.value for c in Classification)
+        raise InvalidArgument(f"{CLEARANCE_HEADER} is {clearance_value!r}; use one of {choices}") from None
     return Principal(
         tenant=values.get(TENANT_HEADER, "").strip() or default_tenant,
         subject=values.get(USER_HEADER, "").strip() or "anonymous",
         groups=groups,
+        clearance=clearance,
     )
 
 
@@ -44,4 +53,20 @@ def principal_metadata(principal: Principal) -> list[tuple[str, str]]:
     headers = [(TENANT_HEADER, principal.tenant), (USER_HEADER, principal.subject)]
     if principal.groups:
         headers.append((GROUPS_HEADER, ",".join(principal.groups)))
+    headers.append((CLEARANCE_HEADER, principal.clearance.value))
     return headers
+
+
+@dataclass(frozen=True)
+class AccessScope:
+    """What a principal may read: its tenant, classifications up to its clearance, and its groups."""
+
+    tenant: str
+    classifications: tuple[str, ...]
+    groups: tuple[str, ...]
+
+    @classmethod
+    def of(cls, principal: Principal) -> AccessScope:
+        """The scope of a principal: same tenant, clearance ≥ classification, group overlap (or no groups set)."""
+        visible = tuple(c.value for c in Classification if c.rank <= principal.clearance.rank)
+        return cls(tenant=principal.tenant, classifications=visible, groups=principal.groups)

@@ -15,6 +15,8 @@ from typing import Any
 
 from qdrant_client import AsyncQdrantClient, models
 
+from llmops.auth import AccessScope
+
 COLLECTION = "chunks"
 
 
@@ -91,15 +93,25 @@ class ChunkIndex:
         await self.client.delete(self.collection, points_selector=models.FilterSelector(filter=condition), wait=True)
 
     async def search(
-        self, vector: Sequence[float], *, tenant: str, dataset: str, limit: int, score_threshold: float | None
+        self,
+        vector: Sequence[float],
+        *,
+        tenant: str,
+        dataset: str,
+        limit: int,
+        score_threshold: float | None,
+        access: AccessScope | None = None,
     ) -> list[ScoredPoint]:
-        """Nearest chunks of one tenant (and dataset, when given)."""
+        """Nearest chunks of one tenant (and dataset, when given), only those `access` may read when given."""
         await self.ensure_collection()
         conditions = {"tenant": tenant, **({"dataset": dataset} if dataset else {})}
+        query_filter = _match(**conditions)
+        if access is not None:
+            query_filter.must.extend(_access_conditions(access))  # type: ignore[union-attr]
         response = await self.client.query_points(
             self.collection,
             query=list(vector),
-            query_filter=_match(**conditions),
+            query_filter=query_filter,
             limit=limit,
             score_threshold=score_threshold,
             with_payload=True,
@@ -111,6 +123,19 @@ class ChunkIndex:
         await self.ensure_collection()
         result = await self.client.count(self.collection, count_filter=_match(**conditions), exact=True)
         return result.count
+
+
+def _access_conditions(access: AccessScope) -> list[models.Condition]:
+    """Tenant, classification at or below clearance, and no group restriction or a shared group."""
+    open_to_all = models.IsEmptyCondition(is_empty=models.PayloadField(key="allowed_groups"))
+    groups: list[models.Condition] = [open_to_all]
+    if access.groups:
+        groups.append(models.FieldCondition(key="allowed_groups", match=models.MatchAny(any=list(access.groups))))
+    return [
+        models.FieldCondition(key="tenant", match=models.MatchValue(value=access.tenant)),
+        models.FieldCondition(key="classification", match=models.MatchAny(any=list(access.classifications))),
+        models.Filter(should=groups),
+    ]
 
 
 def _match(**conditions: str | int) -> models.Filter:

@@ -35,9 +35,10 @@ class Retrieval:
         vector = await self._embed(query.text)
         points = await self.index.search(
             vector,
-            tenant=query.tenant,
+            tenant=query.scope.tenant,
             dataset=query.dataset,
             limit=query.top_k,
             score_threshold=query.score_threshold,
+            access=query.scope,
         )
         return [to_hit(p) for p in points]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmops.auth import AccessScope
 from llmops.errors import InvalidArgument
 from llmops.vectorstore import ScoredPoint
 
@@ -17,7 +18,7 @@ class SearchQuery:
     """A validated search."""
 
     text: str
-    tenant: str
+    scope: AccessScope
     dataset: str = ""
     top_k: int = 5
     score_threshold: float | None = None
@@ -43,7 +44,7 @@ class Hit:
 
 
 def validate(
-    text: str, tenant: str, dataset: str, top_k: int, score_threshold: float, default_top_k: int
+    text: str, scope: AccessScope, dataset: str, top_k: int, score_threshold: float, default_top_k: int
 ) -> SearchQuery:
     """A search query, or INVALID_ARGUMENT naming what is wrong."""
     text = text.strip()
@@ -57,7 +58,7 @@ def validate(
         raise InvalidArgument("score_threshold is a cosine similarity between -1 and 1 (0 for none)")
     return SearchQuery(
         text=text,
-        tenant=tenant,
+        scope=scope,
         dataset=dataset.strip(),
         top_k=top_k or default_top_k,
         score_threshold=score_threshold or None,

@@ -7,7 +7,7 @@ import grpc
 from llmops.api.common.v1 import common_pb2
 from llmops.api.retrieval.v1 import retrieval_pb2 as pb
 from llmops.api.retrieval.v1 import retrieval_pb2_grpc
-from llmops.auth import principal_from_metadata
+from llmops.auth import AccessScope, principal_from_metadata
 from services.retrieval.app import Retrieval
 from services.retrieval.core import Hit, validate
 
@@ -44,7 +44,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
         principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
         query = validate(
             request.query,
-            principal.tenant,
+            AccessScope.of(principal),
             request.dataset,
             request.top_k,
             request.score_threshold,

@@ -20,9 +20,11 @@ import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
+from llmops.api.common.v1 import common_pb2
 from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from llmops.api.guardrails.v1 import guardrails_pb2, guardrails_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
+from llmops.api.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from llmops.cli.stack import Stack, StackPorts, health_check
 
 pytestmark = pytest.mark.e2e
@@ -178,7 +180,7 @@ def test_ask_refuses_empty_and_oversized_questions(channels: dict[str, grpc.Chan
         ("kb://blank.md", b"  \n\n ", "no text to index"),
         ("kb://latin1.txt", "Grüße".encode("latin-1"), "not valid UTF-8"),
         ("kb://binary.txt", b"\x00\x01\x02binary", "looks binary"),
-        ("kb://report.pdf", b"%PDF-1.7", "cannot tell the type"),
+        ("kb://archive.zip", b"PK\x03\x04", "cannot tell the type"),
         ("kb://huge.txt", b"a " * (1024 * 1024 + 1), "over the"),
         ("", b"text", "source_uri is required"),
     ],
@@ -259,7 +261,7 @@ def test_the_cli_ingests_files_answers_with_sources_and_tails_the_audit_log(stac
     (tmp_path / "onboarding.md").write_text(
         "# Onboarding\n\nNew hires get their badge from the front desk on day one.\n"
     )
-    (tmp_path / "notes.pdf").write_bytes(b"%PDF")  # skipped: not a text format
+    (tmp_path / "archive.zip").write_bytes(b"PK")  # skipped: not a document format
     ingested = run_cli(stack, "ingest", str(tmp_path), "--dataset", "people", "--json")
     assert ingested.returncode == 0, ingested.stderr
     (result,) = json.loads(ingested.stdout)
@@ -288,3 +290,49 @@ def test_the_cli_reports_a_refused_question_and_exits_non_zero(stack: Stack) -> 
     result = run_cli(stack, "ask", " ")
     assert result.returncode == 1
     assert "INVALID_ARGUMENT: query is empty" in result.stderr
+
+
+def test_a_caller_without_clearance_never_receives_a_restricted_chunk(channels: dict[str, grpc.Channel]) -> None:
+    """Neither Search nor Ask leaks a restricted document to internal clearance; restricted clearance sees it."""
+    ingestion = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    header = ingestion_pb2.DocumentHeader(
+        source_uri="kb://board/merger.md", classification=common_pb2.CLASSIFICATION_RESTRICTED
+    )
+    secret = ingestion.Ingest(
+        ingestion_pb2.IngestRequest(header=header, content=b"# Merger\n\nThe merger code name is BLUEBIRD.\n")
+    )
+
+    def indexed() -> bool | None:
+        doc = ingestion.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=secret.document_id))
+        return True if doc.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED else None
+
+    eventually(indexed)
+    question = "What is the merger code name?"
+    retrieval = retrieval_pb2_grpc.RetrievalStub(channels["retrieval"])
+    assistant = gateway_pb2_grpc.AssistantStub(channels["gateway"])
+    cleared = (("x-llmops-clearance", "restricted"),)
+
+    hits = retrieval.Search(retrieval_pb2.SearchRequest(query=question, top_k=50)).hits
+    assert secret.document_id not in {h.chunk.document_id for h in hits}
+    answer = assistant.Ask(gateway_pb2.AskRequest(query=question, top_k=10))
+    assert "BLUEBIRD" not in answer.answer
+    assert secret.document_id not in {c.document_id for c in answer.citations}
+
+    hits = retrieval.Search(retrieval_pb2.SearchRequest(query=question, top_k=50), metadata=cleared).hits
+    assert secret.document_id in {h.chunk.document_id for h in hits}
+    answer = assistant.Ask(gateway_pb2.AskRequest(query=question), metadata=cleared)
+    assert "BLUEBIRD" in answer.answer
+
+
+def test_the_cli_labels_documents_and_asks_with_a_clearance(stack: Stack, tmp_path: Path) -> None:
+    """`ingest --classification restricted` hides a file from `ask` until `--clearance restricted`."""
+    (tmp_path / "salaries.md").write_text("# Salaries\n\nThe salary band for engineers is band seven.\n")
+    ingested = run_cli(stack, "ingest", str(tmp_path), "--classification", "restricted", "--dataset", "pay")
+    assert ingested.returncode == 0, ingested.stderr
+    hidden = run_cli(stack, "ask", "What is the salary band for engineers?", "--dataset", "pay", "--json")
+    refused = json.loads(hidden.stdout)
+    assert "citations" not in refused and "band seven" not in refused["answer"]
+    shown = run_cli(
+        stack, "ask", "What is the salary band for engineers?", "--dataset", "pay", "--clearance", "restricted"
+    )
+    assert "band seven" in shown.stdout

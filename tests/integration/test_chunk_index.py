@@ -9,6 +9,8 @@ import pytest
 from qdrant_client import AsyncQdrantClient
 
 from llmops import ids
+from llmops.auth import AccessScope, Principal
+from llmops.events import Classification
 from llmops.vectorstore import ChunkIndex, ChunkPoint
 
 pytestmark = [
@@ -162,3 +164,35 @@ async def test_points_survive_reopening_the_local_storage(tmp_path: Path) -> Non
         assert await reopened.newest_version("doc") == 3
     finally:
         await second.close()
+
+
+async def test_access_scope_hides_chunks_above_clearance_and_outside_the_callers_groups(index: ChunkIndex) -> None:
+    """Restricted chunks reach only restricted clearance; group-limited chunks only members; other tenants never."""
+
+    def labelled(document: str, classification: str, groups: list[str], tenant: str = "acme") -> ChunkPoint:
+        base = point(document, 1, 0, axis=0, tenant=tenant)
+        return ChunkPoint(
+            base.chunk_id, base.vector, {**base.payload, "classification": classification, "allowed_groups": groups}
+        )
+
+    await index.upsert(
+        [
+            labelled("public", "public", []),
+            labelled("internal", "internal", []),
+            labelled("secret", "restricted", []),
+            labelled("hr-only", "internal", ["hr"]),
+            labelled("other-tenant", "public", [], tenant="globex"),
+        ]
+    )
+
+    async def visible(clearance: Classification, groups: tuple[str, ...] = ()) -> set[str]:
+        scope = AccessScope.of(Principal(tenant="acme", subject="u", groups=groups, clearance=clearance))
+        hits = await index.search(
+            direction((0, 1.0)), tenant="acme", dataset="", limit=10, score_threshold=None, access=scope
+        )
+        return {h.payload["document_id"] for h in hits}
+
+    assert await visible(Classification.INTERNAL) == {"public", "internal"}
+    assert await visible(Classification.INTERNAL, ("hr",)) == {"public", "internal", "hr-only"}
+    assert await visible(Classification.RESTRICTED, ("sales",)) == {"public", "internal", "secret"}
+    assert await visible(Classification.PUBLIC, ("hr",)) == {"public"}

@@ -6,21 +6,24 @@ import math
 
 import pytest
 
+from llmops.auth import AccessScope, Principal
 from llmops.errors import InvalidArgument
 from llmops.vectorstore import ScoredPoint
 from services.retrieval.core import MAX_QUERY_CHARS, MAX_TOP_K, Hit, SearchQuery, to_hit, validate
 
 pytestmark = pytest.mark.unit
 
+SCOPE = AccessScope.of(Principal(tenant="acme", subject="ann"))
+
 
 def search(text: str = "vacation policy", top_k: int = 0, threshold: float = 0.0, dataset: str = "") -> SearchQuery:
-    return validate(text, "acme", dataset, top_k, threshold, default_top_k=7)
+    return validate(text, SCOPE, dataset, top_k, threshold, default_top_k=7)
 
 
 def test_defaults_are_applied_and_text_is_trimmed() -> None:
     """0 means the default top_k and no threshold; whitespace around text and dataset is dropped."""
     assert search("  vacation policy \n", dataset=" hr ") == SearchQuery(
-        text="vacation policy", tenant="acme", dataset="hr", top_k=7, score_threshold=None
+        text="vacation policy", scope=SCOPE, dataset="hr", top_k=7, score_threshold=None
     )
 
 

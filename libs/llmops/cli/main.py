@@ -24,6 +24,7 @@ from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
 from llmops.api.common.v1 import common_pb2
 from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
+from llmops.auth import CLEARANCE_HEADER, GROUPS_HEADER
 from llmops.cli.client import service_address
 from llmops.cli.sample import SAMPLE_DATASET, sample_documents
 from llmops.cli.stack import SERVICES, Stack
@@ -90,8 +91,23 @@ def _wait_indexed(stub: ingestion_pb2_grpc.IngestionStub, document_ids: list[str
     return sorted(pending)
 
 
+CLASSIFICATIONS = {
+    "public": common_pb2.CLASSIFICATION_PUBLIC,
+    "internal": common_pb2.CLASSIFICATION_INTERNAL,
+    "confidential": common_pb2.CLASSIFICATION_CONFIDENTIAL,
+    "restricted": common_pb2.CLASSIFICATION_RESTRICTED,
+}
+
+
 def _ingest_all(
-    documents: list[tuple[str, str, bytes, str]], dataset: str, address: str, *, wait: bool, as_json: bool
+    documents: list[tuple[str, str, bytes, str]],
+    dataset: str,
+    address: str,
+    *,
+    wait: bool,
+    as_json: bool,
+    classification: str = "internal",
+    groups: list[str] | None = None,
 ) -> int:
     """Ingests (source_uri, title, content, mime_type) documents with a progress bar; returns failures."""
     results: list[dict[str, Any]] = []
@@ -103,7 +119,12 @@ def _ingest_all(
             task = progress.add_task("ingesting", total=len(documents))
             for source_uri, title, content, mime_type in documents:
                 header = ingestion_pb2.DocumentHeader(
-                    source_uri=source_uri, title=title, dataset=dataset, mime_type=mime_type
+                    source_uri=source_uri,
+                    title=title,
+                    dataset=dataset,
+                    mime_type=mime_type,
+                    classification=CLASSIFICATIONS[classification],
+                    allowed_groups=groups or [],
                 )
                 try:
                     response = stub.Ingest(ingestion_pb2.IngestRequest(header=header, content=content), timeout=60)
@@ -143,11 +164,15 @@ def _files(paths: list[Path]) -> Iterator[Path]:
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="files or directories (.txt, .md)")],
     dataset: Annotated[str, typer.Option(help="dataset the documents belong to")] = "default",
+    classification: Annotated[str, typer.Option(help="public, internal, confidential or restricted")] = "internal",
+    group: Annotated[list[str] | None, typer.Option(help="only members of this group may read (repeatable)")] = None,
     wait: Annotated[bool, typer.Option(help="wait until every document is searchable")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print machine-readable results")] = False,
     url: Annotated[str | None, typer.Option(help="ingestion service host:port")] = None,
 ) -> None:
     """Ingest documents; a file whose content did not change is a no-op."""
+    if classification not in CLASSIFICATIONS:
+        raise _fail(f"--classification must be one of {', '.join(CLASSIFICATIONS)}", 2)
     documents = []
     for path in _files(paths):
         if not path.is_file():
@@ -155,7 +180,15 @@ def ingest(
         documents.append((path.resolve().as_uri(), "", path.read_bytes(), ""))
     if not documents:
         raise _fail("no .txt or .md files found")
-    failures = _ingest_all(documents, dataset, service_address("ingestion", url), wait=wait, as_json=as_json)
+    failures = _ingest_all(
+        documents,
+        dataset,
+        service_address("ingestion", url),
+        wait=wait,
+        as_json=as_json,
+        classification=classification,
+        groups=group,
+    )
     if failures:
         raise typer.Exit(1)
 
@@ -178,9 +211,13 @@ def ask(
     top_k: Annotated[int, typer.Option(help="sources to retrieve (0 = server default)")] = 0,
     max_tokens: Annotated[int, typer.Option(help="answer length budget (0 = server default)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the full response as JSON")] = False,
+    clearance: Annotated[str, typer.Option(help="your clearance: public … restricted")] = "internal",
+    group: Annotated[list[str] | None, typer.Option(help="a group you belong to (repeatable)")] = None,
     url: Annotated[str | None, typer.Option(help="gateway host:port")] = None,
 ) -> None:
     """Ask a question; prints the answer as it is generated, then one line per cited source."""
+    # Until authentication lands (issue #8) the embedded platform takes clearance and groups from these headers.
+    metadata = [(CLEARANCE_HEADER, clearance), *([(GROUPS_HEADER, ",".join(group))] if group else [])]
     request = gateway_pb2.AskRequest(
         query=question, dataset=dataset, top_k=top_k, parameters=common_pb2.GenerationParameters(max_tokens=max_tokens)
     )
@@ -188,11 +225,11 @@ def ask(
         stub = gateway_pb2_grpc.AssistantStub(channel)
         try:
             if as_json:
-                response = stub.Ask(request, timeout=300)
+                response = stub.Ask(request, timeout=300, metadata=metadata)
                 _emit_json(MessageToDict(response, preserving_proto_field_name=True))
                 return
             done: gateway_pb2.AskResponse | None = None
-            for message in stub.AskStream(request, timeout=300):
+            for message in stub.AskStream(request, timeout=300, metadata=metadata):
                 if message.WhichOneof("event") == "delta":
                     sys.stdout.write(message.delta)
                     sys.stdout.flush()
