@@ -30,7 +30,10 @@ class EmbeddingApp:
             return
         vectors = await self.embedder.embed([c.text for c in event.chunks])
         await self.index.upsert(points_for(event, vectors))
-        if event.version > 1:
+        # Older versions go only once every chunk of this one is in, so no reader finds neither; until then
+        # retrieval shows each document's newest version only, so no reader sees both.
+        complete = await self.index.count(document_id=event.document_id, version=event.version) >= event.total_chunks
+        if event.version > 1 and complete:
             await self.index.delete_document(event.document_id, below_version=event.version)
         await self.bus.publish(indexed_event(event, self.embedder.model_name))
 

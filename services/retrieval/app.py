@@ -7,7 +7,7 @@ import grpc
 from llmops.api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from llmops.errors import DeadlineExceeded, Unavailable
 from llmops.vectorstore import ChunkIndex
-from services.retrieval.core import Hit, SearchQuery, to_hit
+from services.retrieval.core import Hit, SearchQuery, newest_versions_only, to_hit
 
 
 class Retrieval:
@@ -41,4 +41,4 @@ class Retrieval:
             score_threshold=query.score_threshold,
             access=query.scope,
         )
-        return [to_hit(p) for p in points]
+        return newest_versions_only([to_hit(p) for p in points])

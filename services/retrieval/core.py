@@ -83,3 +83,14 @@ def to_hit(point: ScoredPoint) -> Hit:
         page=int(p.get("page", 0)),
         heading_path=list(p.get("heading_path", [])),
     )
+
+
+def newest_versions_only(hits: list[Hit]) -> list[Hit]:
+    """Drops hits from a document version older than another hit of the same document.
+
+    While a new version is being indexed both versions' chunks exist for a moment; a reader sees one.
+    """
+    newest: dict[str, int] = {}
+    for hit in hits:
+        newest[hit.document_id] = max(newest.get(hit.document_id, 0), hit.document_version)
+    return [h for h in hits if h.document_version == newest[h.document_id]]

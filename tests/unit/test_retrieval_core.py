@@ -9,7 +9,15 @@ import pytest
 from llmops.auth import AccessScope, Principal
 from llmops.errors import InvalidArgument
 from llmops.vectorstore import ScoredPoint
-from services.retrieval.core import MAX_QUERY_CHARS, MAX_TOP_K, Hit, SearchQuery, to_hit, validate
+from services.retrieval.core import (
+    MAX_QUERY_CHARS,
+    MAX_TOP_K,
+    Hit,
+    SearchQuery,
+    newest_versions_only,
+    to_hit,
+    validate,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -98,3 +106,15 @@ def test_a_sparse_payload_gets_empty_defaults() -> None:
     """Only document id and version are required."""
     hit = to_hit(ScoredPoint("c", 0.1, {"document_id": "d", "version": "2"}))
     assert (hit.document_version, hit.index, hit.text, hit.page, hit.heading_path) == (2, 0, "", 0, [])
+
+
+def test_a_reader_sees_one_version_of_a_document_while_a_new_one_is_indexed() -> None:
+    """Hits from an older version are dropped when the same search found the newer one."""
+
+    def hit(document: str, version: int, score: float) -> Hit:
+        return to_hit(
+            ScoredPoint(f"{document}-{version}-{score}", score, {"document_id": document, "version": version})
+        )
+
+    hits = [hit("a", 1, 0.9), hit("b", 3, 0.8), hit("a", 2, 0.7), hit("a", 1, 0.6)]
+    assert [(h.document_id, h.document_version) for h in newest_versions_only(hits)] == [("b", 3), ("a", 2)]
