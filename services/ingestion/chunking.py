@@ -1,4 +1,4 @@
-"""Splits a parsed document into overlapping chunks that respect Markdown sections; pure, no I/O.
+"""Splits a parsed document into overlapping chunks that respect heading sections; pure, no I/O.
 
 Sizes are counted in words, a conservative stand-in for the embedding model's 256-token window
 (English prose runs about 1.3 word pieces per word). Each chunk keeps its character offsets and the
@@ -8,6 +8,7 @@ heading path of the section it sits in, so citations can say where it came from.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from services.ingestion.parsing import Heading, ParsedDocument
@@ -38,6 +39,8 @@ class TextChunk:
     start_char: int
     end_char: int
     heading_path: tuple[str, ...]
+    page: int = 0
+    """1-based page where the chunk starts; 0 when the format has no pages."""
 
 
 def _sections(doc: ParsedDocument) -> list[tuple[int, int, tuple[str, ...]]]:
@@ -65,7 +68,8 @@ def chunk(doc: ParsedDocument, policy: ChunkingPolicy = ChunkingPolicy()) -> lis
         while first < len(words):
             last = min(first + policy.max_words, len(words))
             begin, finish = words[first][0], words[last - 1][1]
-            chunks.append(TextChunk(len(chunks), doc.text[begin:finish], begin, finish, path))
+            page = bisect_right(doc.pages, begin) if doc.pages else 0
+            chunks.append(TextChunk(len(chunks), doc.text[begin:finish], begin, finish, path, page))
             if last == len(words):
                 break
             first += step

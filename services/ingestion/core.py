@@ -133,6 +133,7 @@ class VersionPlan:
                         text=c.text,
                         start_char=c.start_char,
                         end_char=c.end_char,
+                        page=c.page,
                         heading_path=list(c.heading_path),
                     )
                     for c in part

@@ -1,4 +1,7 @@
-"""Turns uploaded bytes into text plus structure (title, headings); pure, no I/O."""
+"""Turns uploaded bytes into text plus structure (title, headings, page starts); pure, no I/O.
+
+Plain text and Markdown are handled here; HTML, PDF and DOCX each have a small extractor in `formats/`.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +10,37 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from llmops.errors import InvalidArgument
+from services.ingestion.formats import Extracted, Heading
+from services.ingestion.formats import docx as docx_format
+from services.ingestion.formats import html as html_format
+from services.ingestion.formats import pdf as pdf_format
 
+__all__ = [
+    "PARSER_VERSION",
+    "SUPPORTED_TYPES",
+    "Heading",
+    "ParsedDocument",
+    "decode_text",
+    "parse",
+    "resolve_mime_type",
+]
+
+HTML = "text/html"
+PDF = "application/pdf"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 SUPPORTED_TYPES: dict[str, str] = {
     ".txt": "text/plain",
     ".text": "text/plain",
     ".md": "text/markdown",
     ".markdown": "text/markdown",
+    ".html": HTML,
+    ".htm": HTML,
+    ".pdf": PDF,
+    ".docx": DOCX,
 }
-PARSER_VERSION = "text-md/1"
+PARSER_VERSION = "llmops-parsers/2 (text, markdown, html, pdf:pypdf, docx:python-docx)"
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.+?)(?:\s+#+)?\s*$")
-
-
-@dataclass(frozen=True)
-class Heading:
-    """A Markdown heading and where its line starts."""
-
-    level: int
-    text: str
-    offset: int
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,8 @@ class ParsedDocument:
     mime_type: str
     title: str
     headings: tuple[Heading, ...]
+    pages: tuple[int, ...] = ()
+    """Character offsets where each page starts (PDF); empty for formats without pages."""
 
 
 def resolve_mime_type(declared: str, source_uri: str) -> str:
@@ -68,16 +85,39 @@ def decode_text(content: bytes) -> str:
 
 
 def parse(content: bytes, mime_type: str, source_uri: str, title: str = "") -> ParsedDocument:
-    """Parses plain text or Markdown; empty or whitespace-only documents are refused."""
-    text = decode_text(content)
-    if not text.strip():
+    """Parses text, Markdown, HTML, PDF or DOCX; documents with nothing to index are refused.
+
+    The title is the caller's, else the one the file declares, else the first level-1 heading, else the
+    first line of text, else the source URI.
+    """
+    extracted = _extract(content, mime_type)
+    if not extracted.text.strip():
         raise InvalidArgument(f"document {source_uri!r} has no text to index")
-    headings: tuple[Heading, ...] = ()
-    if mime_type == "text/markdown":
-        headings = tuple(_markdown_headings(text))
+    headings = extracted.headings
     if not title:
-        title = next((h.text for h in headings if h.level == 1), "") or _first_line(text) or source_uri
-    return ParsedDocument(text=text, mime_type=mime_type, title=title[:300], headings=headings)
+        title = (
+            extracted.title
+            or next((h.text for h in headings if h.level == 1), "")
+            or _first_line(extracted.text)
+            or source_uri
+        )
+    return ParsedDocument(
+        text=extracted.text, mime_type=mime_type, title=title[:300], headings=headings, pages=extracted.pages
+    )
+
+
+def _extract(content: bytes, mime_type: str) -> Extracted:
+    """Binary formats go straight to their extractor; text formats are decoded (and NUL-checked) first."""
+    if mime_type == PDF:
+        return pdf_format.extract(content)
+    if mime_type == DOCX:
+        return docx_format.extract(content)
+    text = decode_text(content)
+    if mime_type == HTML:
+        return html_format.extract(text) if text.strip() else Extracted(text=text)
+    if mime_type == "text/markdown":
+        return Extracted(text=text, headings=tuple(_markdown_headings(text)))
+    return Extracted(text=text)
 
 
 def _markdown_headings(text: str) -> list[Heading]:

@@ -26,6 +26,7 @@ from llmops.api.guardrails.v1 import guardrails_pb2, guardrails_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from llmops.cli.stack import Stack, StackPorts, health_check
+from tests.unit.test_formats_pdf import make_pdf
 
 pytestmark = pytest.mark.e2e
 
@@ -336,3 +337,26 @@ def test_the_cli_labels_documents_and_asks_with_a_clearance(stack: Stack, tmp_pa
         stack, "ask", "What is the salary band for engineers?", "--dataset", "pay", "--clearance", "restricted"
     )
     assert "band seven" in shown.stdout
+
+
+def test_a_pdf_is_ingested_with_page_numbers_and_answers_cite_it(channels: dict[str, grpc.Channel]) -> None:
+    """A real two-page PDF goes through the pipeline; the cited chunk knows its page."""
+    ingestion = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    content = make_pdf([["The cafeteria opens at seven thirty every weekday."], ["Parking permits renew in January."]])
+    response = ingestion.Ingest(
+        ingestion_pb2.IngestRequest(
+            header=ingestion_pb2.DocumentHeader(source_uri="kb://facilities.pdf"), content=content
+        )
+    )
+
+    def indexed() -> bool | None:
+        doc = ingestion.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=response.document_id))
+        return True if doc.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED else None
+
+    eventually(indexed)
+    answer = gateway_pb2_grpc.AssistantStub(channels["gateway"]).Ask(
+        gateway_pb2.AskRequest(query="When does the cafeteria open on weekdays?")
+    )
+    assert "seven thirty" in answer.answer
+    cited = [c for c in answer.citations if c.document_id == response.document_id]
+    assert cited and cited[0].location.page == 1

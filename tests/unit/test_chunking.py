@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.ingestion.chunking import ChunkingPolicy, TextChunk, chunk
-from services.ingestion.parsing import parse
+from services.ingestion.parsing import Heading, ParsedDocument, parse
 
 pytestmark = pytest.mark.unit
 
@@ -143,3 +143,30 @@ def test_impossible_policies_are_refused(size: int, overlap: int) -> None:
     """Overlap must be smaller than the window."""
     with pytest.raises(ValueError, match="overlap"):
         ChunkingPolicy(max_words=size, overlap_words=overlap)
+
+
+def test_a_chunk_reports_the_one_based_page_where_it_starts() -> None:
+    """Page starts are bisected; a chunk that runs onto the next page keeps its first page."""
+    text = "a b c\n\nd e f\n\ng h i"
+    doc = ParsedDocument(text=text, mime_type="application/pdf", title="t", headings=(), pages=(0, 7, 14))
+    chunks = chunk(doc, ChunkingPolicy(max_words=2, overlap_words=0))
+    assert [(c.text, c.page) for c in chunks] == [
+        ("a b", 1),
+        ("c\n\nd", 1),
+        ("e f", 2),
+        ("g h", 3),
+        ("i", 3),
+    ]
+
+
+def test_an_empty_page_is_skipped_when_numbering_pages() -> None:
+    """Two page starts at the same offset mean the earlier page had no text."""
+    doc = ParsedDocument(text="x\n\ny", mime_type="application/pdf", title="t", headings=(), pages=(0, 3, 3))
+    assert [c.page for c in chunk(doc, ChunkingPolicy(max_words=1, overlap_words=0))] == [1, 3]
+
+
+def test_formats_without_pages_report_page_zero_and_headings_still_make_sections() -> None:
+    """Markdown and text chunks have page 0; heading paths are unaffected by pages."""
+    doc = ParsedDocument(text="# A\n\nbody", mime_type="text/markdown", title="A", headings=(Heading(1, "A", 0),))
+    (only,) = chunk(doc)
+    assert (only.page, only.heading_path) == (0, ("A",))

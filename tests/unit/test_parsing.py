@@ -19,6 +19,11 @@ pytestmark = pytest.mark.unit
         ("", "https://host/doc.text?download=1&name=x.pdf", "text/plain"),
         ("text/markdown; charset=utf-8", "kb://no-extension", "text/markdown"),
         ("TEXT/Plain", "kb://a.md", "text/plain"),
+        ("", "kb://page.HTML", "text/html"),
+        ("", "kb://page.htm", "text/html"),
+        ("", "https://host/report.pdf?v=2", "application/pdf"),
+        ("", "kb://memo.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        ("text/html; charset=utf-8", "kb://a.txt", "text/html"),
     ],
 )
 def test_the_type_comes_from_the_header_or_the_extension(declared: str, uri: str, expected: str) -> None:
@@ -28,10 +33,10 @@ def test_the_type_comes_from_the_header_or_the_extension(declared: str, uri: str
 
 def test_unsupported_types_are_refused_with_the_supported_list() -> None:
     """The message tells the caller what would work."""
-    with pytest.raises(InvalidArgument, match="supported: text/markdown, text/plain"):
-        resolve_mime_type("application/pdf", "kb://a.md")
-    with pytest.raises(InvalidArgument, match=r"cannot tell the type of 'kb://a.pdf'.*set mime_type"):
-        resolve_mime_type("", "kb://a.pdf")
+    with pytest.raises(InvalidArgument, match="supported: application/pdf, .*text/html, text/markdown, text/plain"):
+        resolve_mime_type("image/png", "kb://a.md")
+    with pytest.raises(InvalidArgument, match=r"cannot tell the type of 'kb://a.doc'.*set mime_type"):
+        resolve_mime_type("", "kb://a.doc")
     with pytest.raises(InvalidArgument, match="cannot tell the type"):
         resolve_mime_type("", "kb://README")
 
@@ -119,3 +124,8 @@ def test_titles_are_bounded() -> None:
 def test_an_explicit_title_wins() -> None:
     """The caller's title is kept."""
     assert parse(b"# Heading", "text/markdown", "kb://a.md", title="Mine").title == "Mine"
+
+
+def test_text_formats_have_no_pages() -> None:
+    """Only paged formats (PDF) record page starts."""
+    assert parse(b"# T\n\nbody", "text/markdown", "kb://a.md").pages == ()

@@ -39,7 +39,7 @@ app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 out = Console()
 
-INGESTIBLE = {".txt", ".text", ".md", ".markdown"}
+INGESTIBLE = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -162,7 +162,7 @@ def _files(paths: list[Path]) -> Iterator[Path]:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="files or directories (.txt, .md)")],
+    paths: Annotated[list[Path], typer.Argument(help="files or directories (.txt, .md, .html, .pdf, .docx)")],
     dataset: Annotated[str, typer.Option(help="dataset the documents belong to")] = "default",
     classification: Annotated[str, typer.Option(help="public, internal, confidential or restricted")] = "internal",
     group: Annotated[list[str] | None, typer.Option(help="only members of this group may read (repeatable)")] = None,
@@ -179,7 +179,7 @@ def ingest(
             raise _fail(f"{path} does not exist")
         documents.append((path.resolve().as_uri(), "", path.read_bytes(), ""))
     if not documents:
-        raise _fail("no .txt or .md files found")
+        raise _fail("no .txt, .md, .html, .pdf or .docx files found")
     failures = _ingest_all(
         documents,
         dataset,
