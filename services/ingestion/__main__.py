@@ -8,10 +8,11 @@ from collections.abc import Awaitable
 from llmops.api.ingestion.v1 import ingestion_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging
+from llmops.logging import configure_logging, get_logger
 from llmops.service import run_until_stopped
 from services.ingestion import handlers
 from services.ingestion.adapters.sqlite_store import SqliteDocumentStore
+from services.ingestion.adapters.tokenizer import WordPieceTokenizer, bundled_tokenizer_path
 from services.ingestion.app import Ingestion
 from services.ingestion.chunking import ChunkingPolicy
 from services.ingestion.config import Settings
@@ -19,6 +20,7 @@ from services.ingestion.core import Limits
 from services.ingestion.grpc_api import IngestionServicer
 
 SERVICE_NAME = "llmops.api.ingestion.v1.Ingestion"
+log = get_logger(__name__)
 
 
 async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
@@ -27,12 +29,21 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     common = settings.common
     configure_logging(common.log_level, common.log_format)
     store = SqliteDocumentStore(settings.resolved_db_path())
+    tokenizer_path = settings.tokenizer_path or bundled_tokenizer_path()
+    tokenizer = WordPieceTokenizer(tokenizer_path) if tokenizer_path else None
+    if tokenizer is None:
+        log.warning(
+            "no embedding tokenizer found; chunks are sized in words", hint="set LLMOPS_INGESTION_TOKENIZER_PATH"
+        )
     bus = Bus.from_settings(common, "llmops/ingestion")
     app = Ingestion(
         store,
         bus,
         Limits(max_document_bytes=settings.max_document_bytes),
-        ChunkingPolicy(settings.chunk_words, settings.chunk_overlap_words),
+        ChunkingPolicy(
+            settings.chunk_words, settings.chunk_overlap_words, settings.chunk_tokens, settings.chunk_overlap_tokens
+        ),
+        tokenizer,
     )
     handlers.register(bus, app)
     server = GrpcServer(

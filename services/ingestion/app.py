@@ -12,7 +12,7 @@ from llmops.events import DocumentDeleted, DocumentIndexed, utcnow
 from llmops.logging import get_logger
 from services.ingestion.adapters.sqlite_store import DocumentStore, DocumentView
 from services.ingestion.chunking import ChunkingPolicy
-from services.ingestion.core import DocumentHeader, Limits, Outcome, Stage, plan_version
+from services.ingestion.core import DocumentHeader, Limits, Outcome, Stage, Tokenizer, plan_version
 
 log = get_logger(__name__)
 
@@ -31,7 +31,10 @@ class IngestResult:
 class Ingestion:
     """Records document versions and publishes their events; the gRPC servicer and bus handlers call this."""
 
-    def __init__(self, store: DocumentStore, bus: Bus, limits: Limits, policy: ChunkingPolicy) -> None:
+    def __init__(
+        self, store: DocumentStore, bus: Bus, limits: Limits, policy: ChunkingPolicy, tokenizer: Tokenizer | None = None
+    ) -> None:
+        self.tokenizer = tokenizer
         self.store = store
         self.bus = bus
         self.limits = limits
@@ -49,6 +52,7 @@ class Ingestion:
             latest=latest,
             limits=self.limits,
             policy=self.policy,
+            tokenizer=self.tokenizer,
         )
         if plan is None:
             assert latest is not None  # noqa: S101 - plan_version returns None only for a known latest

@@ -1,14 +1,15 @@
 """Splits a parsed document into overlapping chunks that respect heading sections; pure, no I/O.
 
-Sizes are counted in words, a conservative stand-in for the embedding model's 256-token window
-(English prose runs about 1.3 word pieces per word). Each chunk keeps its character offsets and the
-heading path of the section it sits in, so citations can say where it came from.
+Sizes are counted in tokens of the embedding model's own tokenizer when one is given (so a chunk always fits
+the model's window), else in words. Each chunk keeps its character offsets, page and the heading path of the
+section it sits in, so citations can say where it came from.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.ingestion.parsing import Heading, ParsedDocument
@@ -24,10 +25,19 @@ class ChunkingPolicy:
 
     max_words: int = 160
     overlap_words: int = 32
+    max_tokens: int = 200
+    """Used with a tokenizer: all-MiniLM-L6-v2 reads 256 tokens, less [CLS]/[SEP] and a margin."""
+    overlap_tokens: int = 32
 
     def __post_init__(self) -> None:
         if self.max_words < 1 or not 0 <= self.overlap_words < self.max_words:
             raise ValueError("need max_words ≥ 1 and 0 ≤ overlap_words < max_words")
+        if self.max_tokens < 1 or not 0 <= self.overlap_tokens < self.max_tokens:
+            raise ValueError("need max_tokens ≥ 1 and 0 ≤ overlap_tokens < max_tokens")
+
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+"""Tokens of each word, as the embedding model's tokenizer counts them (without special tokens)."""
 
 
 @dataclass(frozen=True)
@@ -58,19 +68,40 @@ def _sections(doc: ParsedDocument) -> list[tuple[int, int, tuple[str, ...]]]:
     return sections
 
 
-def chunk(doc: ParsedDocument, policy: ChunkingPolicy = ChunkingPolicy()) -> list[TextChunk]:
-    """Windows of at most `max_words` words, overlapping by `overlap_words`, never crossing a section."""
+def _windows(weights: Sequence[int], limit: int, overlap: int) -> list[tuple[int, int]]:
+    """[first, last) word ranges of at most `limit` weight, each sharing up to `overlap` weight with the next."""
+    windows: list[tuple[int, int]] = []
+    first = 0
+    while first < len(weights):
+        last, total = first, 0
+        while last < len(weights) and (last == first or total + weights[last] <= limit):
+            total += weights[last]
+            last += 1
+        windows.append((first, last))
+        if last == len(weights):
+            break
+        back, shared = last, 0
+        while back > first + 1 and shared + weights[back - 1] <= overlap:
+            shared += weights[back - 1]
+            back -= 1
+        first = back
+    return windows
+
+
+def chunk(
+    doc: ParsedDocument, policy: ChunkingPolicy = ChunkingPolicy(), count_tokens: TokenCounter | None = None
+) -> list[TextChunk]:
+    """Overlapping windows that never cross a section: sized in tokens with `count_tokens`, else in words."""
     chunks: list[TextChunk] = []
-    step = policy.max_words - policy.overlap_words
     for start, end, path in _sections(doc):
         words = [(m.start(), m.end()) for m in _WORD.finditer(doc.text, start, end)]
-        first = 0
-        while first < len(words):
-            last = min(first + policy.max_words, len(words))
+        if count_tokens is None:
+            weights, limit, overlap = [1] * len(words), policy.max_words, policy.overlap_words
+        else:
+            weights = count_tokens([doc.text[s:e] for s, e in words])
+            limit, overlap = policy.max_tokens, policy.overlap_tokens
+        for first, last in _windows(weights, limit, overlap):
             begin, finish = words[first][0], words[last - 1][1]
             page = bisect_right(doc.pages, begin) if doc.pages else 0
             chunks.append(TextChunk(len(chunks), doc.text[begin:finish], begin, finish, path, page))
-            if last == len(words):
-                break
-            first += step
     return chunks

@@ -22,9 +22,15 @@ class Settings(BaseSettings):
     max_document_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
     """Largest document accepted."""
     chunk_words: int = Field(default=160, gt=0)
-    """Words per chunk."""
+    """Words per chunk when no tokenizer is available."""
     chunk_overlap_words: int = Field(default=32, ge=0)
-    """Words shared by consecutive chunks."""
+    """Words shared by consecutive chunks when no tokenizer is available."""
+    chunk_tokens: int = Field(default=200, gt=0)
+    """Embedding-model tokens per chunk (all-MiniLM-L6-v2 reads 256 including [CLS]/[SEP])."""
+    chunk_overlap_tokens: int = Field(default=32, ge=0)
+    """Tokens shared by consecutive chunks."""
+    tokenizer_path: Path | None = None
+    """tokenizer.json of the embedding model; default: the one bundled with all-MiniLM-L6-v2, if installed."""
 
     def resolved_db_path(self) -> Path:
         """The SQLite path, defaulted under the data directory."""

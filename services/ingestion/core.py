@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from llmops import ids
 from llmops.errors import InvalidArgument
 from llmops.events import ChunkBody, Classification, DocumentChunked, DocumentReceived
 from services.ingestion.chunking import CHUNKER_VERSION, ChunkingPolicy, TextChunk, chunk
 from services.ingestion.parsing import PARSER_VERSION, parse, resolve_mime_type
+
+
+class Tokenizer(Protocol):
+    """The embedding model's tokenizer, as chunking needs it."""
+
+    name: str
+
+    def count(self, words: Sequence[str]) -> list[int]: ...
+
 
 MAX_PART_TEXT_CHARS = 200_000
 """Chunk text per `documents.v1.chunked` message; keeps bodies well under NATS's 1 MB payload limit."""
@@ -173,6 +184,7 @@ def plan_version(
     latest: LatestVersion | None,
     limits: Limits,
     policy: ChunkingPolicy,
+    tokenizer: Tokenizer | None = None,
 ) -> VersionPlan | None:
     """Decides what an ingest does; None means the content equals the latest, already published version."""
     validate_header(header, limits)
@@ -199,6 +211,7 @@ def plan_version(
         title=parsed.title,
         content_hash=digest,
         size_bytes=len(content),
-        chunks=tuple(chunk(parsed, policy)),
+        chunks=tuple(chunk(parsed, policy, tokenizer.count if tokenizer else None)),
         ingested_by=user,
+        chunker=f"{CHUNKER_VERSION};{f'tokens:{tokenizer.name}' if tokenizer else 'words'}",
     )

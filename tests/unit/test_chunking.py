@@ -170,3 +170,23 @@ def test_formats_without_pages_report_page_zero_and_headings_still_make_sections
     doc = ParsedDocument(text="# A\n\nbody", mime_type="text/markdown", title="A", headings=(Heading(1, "A", 0),))
     (only,) = chunk(doc)
     assert (only.page, only.heading_path) == (0, ("A",))
+
+
+def test_token_sized_windows_respect_the_limit_and_share_the_overlap() -> None:
+    """With a token counter, windows fill up to max_tokens and neighbours share up to overlap_tokens."""
+    doc = parse(" ".join(["a", "bb", "ccc", "dddd"] * 5).encode(), "text/plain", "kb://t.txt")
+    length_in_tokens = lambda words: [len(w) for w in words]  # noqa: E731 - a word of n letters counts n tokens
+    chunks = chunk(doc, ChunkingPolicy(max_tokens=10, overlap_tokens=4), length_in_tokens)
+    for c in chunks:
+        assert sum(len(w) for w in c.text.split()) <= 10
+    for left, right in zip(chunks, chunks[1:], strict=False):
+        shared = left.end_char - right.start_char
+        assert shared > 0 and sum(len(w) for w in doc.text[right.start_char : left.end_char].split()) <= 4
+    assert chunks[-1].text.endswith("dddd")
+
+
+def test_a_word_longer_than_the_window_still_makes_progress() -> None:
+    """One oversized word becomes its own chunk instead of looping."""
+    doc = parse(b"tiny enormous tiny", "text/plain", "kb://t.txt")
+    chunks = chunk(doc, ChunkingPolicy(max_tokens=3, overlap_tokens=1), lambda words: [len(w) for w in words])
+    assert [c.text for c in chunks] == ["tiny", "enormous", "tiny"]
