@@ -7,12 +7,20 @@ from dataclasses import dataclass
 from llmops import ids
 from llmops.auth import Principal
 from llmops.bus import Bus
-from llmops.errors import NotFound
+from llmops.errors import AlreadyExists, InvalidArgument, NotFound
 from llmops.events import DocumentDeleted, DocumentIndexed, utcnow
 from llmops.logging import get_logger
-from services.ingestion.adapters.sqlite_store import DocumentStore, DocumentView
+from services.ingestion.adapters.sqlite_store import DatasetSnapshot, DocumentStore, DocumentView
 from services.ingestion.chunking import ChunkingPolicy
-from services.ingestion.core import DocumentHeader, Limits, Outcome, Stage, Tokenizer, plan_version
+from services.ingestion.core import (
+    DocumentHeader,
+    Limits,
+    Outcome,
+    Stage,
+    Tokenizer,
+    plan_version,
+    validate_dataset_version,
+)
 
 log = get_logger(__name__)
 
@@ -82,9 +90,9 @@ class Ingestion:
             raise NotFound(f"no document with id {document_id!r} in tenant {principal.tenant!r}")
         return view
 
-    async def list(self, principal: Principal, dataset: str, after: str, limit: int) -> list[DocumentView]:
+    async def list_documents(self, principal: Principal, dataset: str, after: str, limit: int) -> list[DocumentView]:
         """The caller's documents in id order, after a cursor."""
-        return await self.store.list(principal.tenant, dataset, after, limit)
+        return await self.store.list_documents(principal.tenant, dataset, after, limit)
 
     async def delete(self, principal: Principal, document_id: str) -> DocumentView:
         """Tombstones a document and publishes `documents.v1.deleted` so the index drops it."""
@@ -113,3 +121,19 @@ class Ingestion:
         )
         if done:
             log.info("document indexed", document_id=event.document_id, version=event.version)
+
+    async def create_dataset_version(self, principal: Principal, dataset: str, name: str) -> DatasetSnapshot:
+        """Freezes the dataset's current document versions under a name, so an evaluation can be reproduced."""
+        dataset, name = validate_dataset_version(dataset, name)
+        snapshot = await self.store.snapshot_dataset(principal.tenant, dataset, name, principal.subject, utcnow())
+        if snapshot is None:
+            raise AlreadyExists(f"dataset {dataset!r} already has a version named {name!r}; pick another name")
+        if not snapshot.document_versions:
+            log.warning("empty dataset snapshot", dataset=dataset, name=name)
+        return snapshot
+
+    async def dataset_versions(self, principal: Principal, dataset: str) -> list[DatasetSnapshot]:
+        """The named versions of one of the caller's datasets."""
+        if not dataset.strip():
+            raise InvalidArgument("dataset is required")
+        return await self.store.dataset_versions(principal.tenant, dataset.strip())

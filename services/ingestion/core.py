@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -215,3 +216,19 @@ def plan_version(
         ingested_by=user,
         chunker=f"{CHUNKER_VERSION};{f'tokens:{tokenizer.name}' if tokenizer else 'words'}",
     )
+
+
+_DATASET_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def validate_dataset_version(dataset: str, name: str) -> tuple[str, str]:
+    """A dataset and snapshot name, or INVALID_ARGUMENT saying what is allowed."""
+    dataset = dataset.strip()
+    if not dataset:
+        raise InvalidArgument("dataset is required")
+    if not _DATASET_VERSION_NAME.fullmatch(name):
+        raise InvalidArgument(
+            f"name {name!r} is not a valid version name: use 1–128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (e.g. 2026-11-eval)"
+        )
+    return dataset, name

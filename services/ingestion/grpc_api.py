@@ -9,7 +9,7 @@ import grpc
 from llmops.api.ingestion.v1 import ingestion_pb2 as pb
 from llmops.api.ingestion.v1 import ingestion_pb2_grpc
 from llmops.auth import Principal, principal_from_metadata
-from llmops.errors import InvalidArgument, Unimplemented
+from llmops.errors import InvalidArgument
 from services.ingestion import mappers
 from services.ingestion.app import Ingestion
 from services.ingestion.core import validate_size
@@ -68,7 +68,9 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServicer):
         size = request.page.page_size or 100
         if not 0 < size <= MAX_PAGE_SIZE:
             raise InvalidArgument(f"page.page_size must be between 1 and {MAX_PAGE_SIZE}")
-        views = await self.app.list(self._principal(context), request.dataset, request.page.page_token, size + 1)
+        views = await self.app.list_documents(
+            self._principal(context), request.dataset, request.page.page_token, size + 1
+        )
         next_token = views[size - 1].document_id if len(views) > size else ""
         return pb.ListDocumentsResponse(
             documents=[mappers.document_to_pb(v) for v in views[:size]], next_page_token=next_token
@@ -85,9 +87,11 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServicer):
     async def CreateDatasetVersion(
         self, request: pb.CreateDatasetVersionRequest, context: grpc.aio.ServicerContext
     ) -> pb.DatasetVersion:
-        raise Unimplemented("Ingestion.CreateDatasetVersion: named dataset snapshots arrive with issue #3")
+        snapshot = await self.app.create_dataset_version(self._principal(context), request.dataset, request.name)
+        return mappers.dataset_version_to_pb(snapshot)
 
     async def ListDatasetVersions(
         self, request: pb.ListDatasetVersionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListDatasetVersionsResponse:
-        raise Unimplemented("Ingestion.ListDatasetVersions: named dataset snapshots arrive with issue #3")
+        snapshots = await self.app.dataset_versions(self._principal(context), request.dataset)
+        return pb.ListDatasetVersionsResponse(versions=[mappers.dataset_version_to_pb(s) for s in snapshots])

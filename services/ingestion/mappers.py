@@ -6,7 +6,7 @@ from llmops.api.common.v1 import common_pb2
 from llmops.api.ingestion.v1 import ingestion_pb2 as pb
 from llmops.events import Classification
 from llmops.timestamps import to_timestamp
-from services.ingestion.adapters.sqlite_store import DocumentView
+from services.ingestion.adapters.sqlite_store import DatasetSnapshot, DocumentView
 from services.ingestion.app import IngestResult
 from services.ingestion.core import DocumentHeader, Outcome, Stage
 
@@ -81,4 +81,13 @@ def document_to_pb(view: DocumentView) -> pb.Document:
             )
             for v in view.versions
         ],
+    )
+
+
+def dataset_version_to_pb(snapshot: DatasetSnapshot) -> pb.DatasetVersion:
+    return pb.DatasetVersion(
+        dataset=snapshot.dataset,
+        name=snapshot.name,
+        created_at=to_timestamp(snapshot.created_at),
+        document_versions=snapshot.document_versions,
     )

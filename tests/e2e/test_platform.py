@@ -360,3 +360,25 @@ def test_a_pdf_is_ingested_with_page_numbers_and_answers_cite_it(channels: dict[
     assert "seven thirty" in answer.answer
     cited = [c for c in answer.citations if c.document_id == response.document_id]
     assert cited and cited[0].location.page == 1
+
+
+def test_a_dataset_version_freezes_the_current_document_versions(
+    channels: dict[str, grpc.Channel], ingested: dict[str, str]
+) -> None:
+    """A named snapshot records each live document's version; names are unique; bad names are refused."""
+    stub = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    snapshot = stub.CreateDatasetVersion(ingestion_pb2.CreateDatasetVersionRequest(dataset="default", name="eval-1"))
+    assert set(ingested.values()) <= set(snapshot.document_versions)
+    assert all(v >= 1 for v in snapshot.document_versions.values())
+
+    listed = stub.ListDatasetVersions(ingestion_pb2.ListDatasetVersionsRequest(dataset="default")).versions
+    assert [v.name for v in listed] == ["eval-1"] and dict(listed[0].document_versions) == dict(
+        snapshot.document_versions
+    )
+
+    with pytest.raises(grpc.RpcError) as taken:
+        stub.CreateDatasetVersion(ingestion_pb2.CreateDatasetVersionRequest(dataset="default", name="eval-1"))
+    assert taken.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as bad:
+        stub.CreateDatasetVersion(ingestion_pb2.CreateDatasetVersionRequest(dataset="default", name="no spaces"))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "not a valid version name" in bad.value.details()

@@ -194,19 +194,19 @@ async def test_listing_is_per_tenant_filtered_by_dataset_and_paged_by_document_i
         await store.record_version(plan, at(0))
     expected = sorted(p.document_id for p in acme)
 
-    first = await store.list("acme", "", "", 3)
+    first = await store.list_documents("acme", "", "", 3)
     assert [v.document_id for v in first] == expected[:3]
-    rest = await store.list("acme", "", first[-1].document_id, 3)
+    rest = await store.list_documents("acme", "", first[-1].document_id, 3)
     assert [v.document_id for v in rest] == expected[3:]
-    assert await store.list("acme", "", expected[-1], 3) == []
+    assert await store.list_documents("acme", "", expected[-1], 3) == []
 
-    hr = await store.list("acme", "hr", "", 10)
+    hr = await store.list_documents("acme", "hr", "", 10)
     assert sorted(v.document_id for v in hr) == sorted(p.document_id for p in acme if p.dataset == "hr")
     assert {v.tenant for v in hr} == {"acme"} and len(hr) == 2
 
-    (globex,) = await store.list("globex", "", "", 10)
+    (globex,) = await store.list_documents("globex", "", "", 10)
     assert globex.document_id == ids.document_id("globex", "kb://0.md")
-    assert await store.list("nobody", "", "", 10) == []
+    assert await store.list_documents("nobody", "", "", 10) == []
 
 
 async def test_records_survive_reopening_the_file(tmp_path: Path) -> None:

@@ -57,6 +57,15 @@ CREATE TABLE IF NOT EXISTS indexed_parts (
     part INTEGER NOT NULL,
     PRIMARY KEY (document_id, version, part)
 );
+CREATE TABLE IF NOT EXISTS dataset_versions (
+    tenant TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    document_versions TEXT NOT NULL,
+    PRIMARY KEY (tenant, dataset, name)
+);
 """
 
 
@@ -104,8 +113,23 @@ class DocumentStore(Protocol):
     ) -> bool: ...
     async def mark_deleted(self, document_id: str, at: datetime) -> None: ...
     async def get(self, document_id: str) -> DocumentView | None: ...
-    async def list(self, tenant: str, dataset: str, after: str, limit: int) -> list[DocumentView]: ...
+    async def list_documents(self, tenant: str, dataset: str, after: str, limit: int) -> list[DocumentView]: ...
+    async def snapshot_dataset(
+        self, tenant: str, dataset: str, name: str, by: str, at: datetime
+    ) -> DatasetSnapshot | None: ...
+    async def dataset_versions(self, tenant: str, dataset: str) -> list[DatasetSnapshot]: ...
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class DatasetSnapshot:
+    """A named, frozen set of document versions: what an evaluation ran against."""
+
+    dataset: str
+    name: str
+    created_at: datetime
+    created_by: str
+    document_versions: dict[str, int]
 
 
 class SqliteDocumentStore:
@@ -256,7 +280,7 @@ class SqliteDocumentStore:
 
         return await self._run(query)
 
-    async def list(self, tenant: str, dataset: str, after: str, limit: int) -> list[DocumentView]:
+    async def list_documents(self, tenant: str, dataset: str, after: str, limit: int) -> list[DocumentView]:
         def query() -> list[DocumentView]:
             sql = "SELECT * FROM documents WHERE tenant = ? AND document_id > ?"
             args: list[Any] = [tenant, after]
@@ -265,6 +289,43 @@ class SqliteDocumentStore:
                 args.append(dataset)
             rows = self._db.execute(sql + " ORDER BY document_id LIMIT ?", (*args, limit)).fetchall()
             return [self._view(r) for r in rows]
+
+        return await self._run(query)
+
+    async def snapshot_dataset(
+        self, tenant: str, dataset: str, name: str, by: str, at: datetime
+    ) -> DatasetSnapshot | None:
+        """Records the latest live version of every document in the dataset; None if the name is taken."""
+
+        def write() -> DatasetSnapshot | None:
+            with self._db:
+                rows = self._db.execute(
+                    "SELECT document_id, latest_version FROM documents WHERE tenant = ? AND dataset = ? "
+                    "AND deleted_at IS NULL ORDER BY document_id",
+                    (tenant, dataset),
+                ).fetchall()
+                versions = dict(rows)
+                inserted = self._db.execute(
+                    "INSERT OR IGNORE INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?)",
+                    (tenant, dataset, name, at.isoformat(), by, json.dumps(versions)),
+                ).rowcount
+            return DatasetSnapshot(dataset, name, at, by, versions) if inserted else None
+
+        return await self._run(write)
+
+    async def dataset_versions(self, tenant: str, dataset: str) -> list[DatasetSnapshot]:
+        """The dataset's snapshots, oldest first."""
+
+        def query() -> list[DatasetSnapshot]:
+            rows = self._db.execute(
+                "SELECT name, created_at, created_by, document_versions FROM dataset_versions "
+                "WHERE tenant = ? AND dataset = ? ORDER BY created_at, name",
+                (tenant, dataset),
+            ).fetchall()
+            return [
+                DatasetSnapshot(dataset, name, datetime.fromisoformat(at), by, json.loads(versions))
+                for name, at, by, versions in rows
+            ]
 
         return await self._run(query)
 
