@@ -16,8 +16,11 @@ from typing import Any
 from qdrant_client import AsyncQdrantClient, models
 
 from llmops.auth import AccessScope
+from llmops.sparse import encode_document, encode_query
 
-COLLECTION = "chunks"
+COLLECTION = "chunks-v2"
+DENSE = "dense"
+SPARSE = "sparse"
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ class ChunkIndex:
             if not await self.client.collection_exists(self.collection):
                 await self.client.create_collection(
                     self.collection,
-                    vectors_config=models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE),
+                    vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
+                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                 )
                 for key in ("tenant", "document_id", "dataset"):
                     await self.client.create_payload_index(self.collection, key, models.PayloadSchemaType.KEYWORD)
@@ -68,7 +72,7 @@ class ChunkIndex:
         await self.ensure_collection()
         await self.client.upsert(
             self.collection,
-            points=[models.PointStruct(id=p.chunk_id, vector=list(p.vector), payload=p.payload) for p in points],
+            points=[models.PointStruct(id=p.chunk_id, vector=_vectors(p), payload=p.payload) for p in points],
             wait=True,
         )
 
@@ -101,21 +105,53 @@ class ChunkIndex:
         limit: int,
         score_threshold: float | None,
         access: AccessScope | None = None,
+        hybrid_text: str = "",
     ) -> list[ScoredPoint]:
-        """Nearest chunks of one tenant (and dataset, when given), only those `access` may read when given."""
+        """Nearest chunks of one tenant (and dataset, when given), only those `access` may read when given.
+
+        With `hybrid_text`, dense and sparse (term) candidates are fused by reciprocal rank; the threshold,
+        a cosine similarity, then applies to the dense candidates.
+        """
         await self.ensure_collection()
         conditions = {"tenant": tenant, **({"dataset": dataset} if dataset else {})}
         query_filter = _match(**conditions)
         if access is not None:
             query_filter.must.extend(_access_conditions(access))  # type: ignore[union-attr]
-        response = await self.client.query_points(
-            self.collection,
-            query=list(vector),
-            query_filter=query_filter,
-            limit=limit,
-            score_threshold=score_threshold,
-            with_payload=True,
-        )
+        if hybrid_text:
+            sparse = encode_query(hybrid_text)
+            candidates = max(limit * 4, 20)
+            response = await self.client.query_points(
+                self.collection,
+                prefetch=[
+                    models.Prefetch(
+                        query=list(vector),
+                        using=DENSE,
+                        filter=query_filter,
+                        limit=candidates,
+                        score_threshold=score_threshold,
+                    ),
+                    models.Prefetch(
+                        query=models.SparseVector(indices=list(sparse.indices), values=list(sparse.values)),
+                        using=SPARSE,
+                        filter=query_filter,
+                        limit=candidates,
+                    ),
+                ],
+                query=models.FusionQuery(fusion=models.Fusion.RRF),
+                query_filter=query_filter,
+                limit=limit,
+                with_payload=True,
+            )
+        else:
+            response = await self.client.query_points(
+                self.collection,
+                query=list(vector),
+                using=DENSE,
+                query_filter=query_filter,
+                limit=limit,
+                score_threshold=score_threshold,
+                with_payload=True,
+            )
         return [ScoredPoint(str(p.id), p.score, dict(p.payload or {})) for p in response.points]
 
     async def count(self, **conditions: str | int) -> int:
@@ -123,6 +159,14 @@ class ChunkIndex:
         await self.ensure_collection()
         result = await self.client.count(self.collection, count_filter=_match(**conditions), exact=True)
         return result.count
+
+
+def _vectors(point: ChunkPoint) -> dict[str, Any]:
+    sparse = encode_document(str(point.payload.get("text", "")))
+    return {
+        DENSE: list(point.vector),
+        SPARSE: models.SparseVector(indices=list(sparse.indices), values=list(sparse.values)),
+    }
 
 
 def _access_conditions(access: AccessScope) -> list[models.Condition]:

@@ -36,6 +36,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         bus,
         retrieval_timeout_s=settings.retrieval_timeout_s,
         generation_timeout_s=settings.generation_timeout_s,
+        hybrid=settings.hybrid_search,
     )
     limits = Limits(
         max_query_chars=settings.max_query_chars,

@@ -87,7 +87,9 @@ class Assistant:
         *,
         retrieval_timeout_s: float,
         generation_timeout_s: float,
+        hybrid: bool = True,
     ) -> None:
+        self.hybrid = hybrid
         self.retrieval = retrieval
         self.inference = inference
         self.bus = bus
@@ -98,7 +100,9 @@ class Assistant:
         """The sources for a question, numbered from 1."""
         try:
             response = await self.retrieval.Search(
-                retrieval_pb2.SearchRequest(query=question.text, dataset=question.dataset, top_k=question.top_k),
+                retrieval_pb2.SearchRequest(
+                    query=question.text, dataset=question.dataset, top_k=question.top_k, hybrid=self.hybrid
+                ),
                 timeout=self.retrieval_timeout_s,
                 metadata=principal_metadata(principal),
             )

@@ -27,5 +27,7 @@ class Settings(BaseSettings):
     """Longest question accepted."""
     default_top_k: int = Field(default=4, gt=0)
     """Sources retrieved when the caller asks for 0."""
+    hybrid_search: bool = True
+    """Fuse dense and term (sparse) retrieval by reciprocal rank; False = dense only."""
     default_max_tokens: int = Field(default=200, gt=0)
     """Answer length budget when the caller asks for 0."""

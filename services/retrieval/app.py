@@ -40,5 +40,6 @@ class Retrieval:
             limit=query.top_k,
             score_threshold=query.score_threshold,
             access=query.scope,
+            hybrid_text=query.text if query.hybrid else "",
         )
         return newest_versions_only([to_hit(p) for p in points])

@@ -22,6 +22,7 @@ class SearchQuery:
     dataset: str = ""
     top_k: int = 5
     score_threshold: float | None = None
+    hybrid: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,13 @@ class Hit:
 
 
 def validate(
-    text: str, scope: AccessScope, dataset: str, top_k: int, score_threshold: float, default_top_k: int
+    text: str,
+    scope: AccessScope,
+    dataset: str,
+    top_k: int,
+    score_threshold: float,
+    default_top_k: int,
+    hybrid: bool = False,
 ) -> SearchQuery:
     """A search query, or INVALID_ARGUMENT naming what is wrong."""
     text = text.strip()
@@ -62,6 +69,7 @@ def validate(
         dataset=dataset.strip(),
         top_k=top_k or default_top_k,
         score_threshold=score_threshold or None,
+        hybrid=hybrid,
     )
 
 

@@ -196,3 +196,21 @@ async def test_access_scope_hides_chunks_above_clearance_and_outside_the_callers
     assert await visible(Classification.INTERNAL, ("hr",)) == {"public", "internal", "hr-only"}
     assert await visible(Classification.RESTRICTED, ("sales",)) == {"public", "internal", "secret"}
     assert await visible(Classification.PUBLIC, ("hr",)) == {"public"}
+
+
+async def test_hybrid_search_finds_an_exact_term_that_dense_similarity_ranks_low(index: ChunkIndex) -> None:
+    """Reciprocal-rank fusion lets the term match (an identifier) rise above a closer dense vector."""
+    await index.upsert(
+        [
+            point("near", 1, 0, axis=0, text="general advice about configuration files"),
+            point("exact", 1, 0, axis=1, text="set LLMOPS_GATEWAY_GRPC__PORT to change the gateway port"),
+        ]
+    )
+    query = direction((0, 1.0), (1, 0.2))
+    dense = await index.search(query, tenant="acme", dataset="", limit=1, score_threshold=None)
+    hybrid = await index.search(
+        query, tenant="acme", dataset="", limit=2, score_threshold=None, hybrid_text="llmops_gateway_grpc__port"
+    )
+    assert dense[0].payload["document_id"] == "near"
+    assert {h.payload["document_id"] for h in hybrid} == {"near", "exact"}
+    assert hybrid[0].payload["document_id"] == "exact"
