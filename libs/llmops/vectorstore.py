@@ -39,6 +39,8 @@ class ScoredPoint:
     chunk_id: str
     score: float
     payload: dict[str, Any] = field(default_factory=dict)
+    vector: list[float] | None = None
+    """The dense vector, when the search asked for it (MMR needs it)."""
 
 
 class ChunkIndex:
@@ -106,6 +108,7 @@ class ChunkIndex:
         score_threshold: float | None,
         access: AccessScope | None = None,
         hybrid_text: str = "",
+        with_vectors: bool = False,
     ) -> list[ScoredPoint]:
         """Nearest chunks of one tenant (and dataset, when given), only those `access` may read when given.
 
@@ -141,6 +144,7 @@ class ChunkIndex:
                 query_filter=query_filter,
                 limit=limit,
                 with_payload=True,
+                with_vectors=[DENSE] if with_vectors else False,
             )
         else:
             response = await self.client.query_points(
@@ -151,14 +155,24 @@ class ChunkIndex:
                 limit=limit,
                 score_threshold=score_threshold,
                 with_payload=True,
+                with_vectors=[DENSE] if with_vectors else False,
             )
-        return [ScoredPoint(str(p.id), p.score, dict(p.payload or {})) for p in response.points]
+        return [
+            ScoredPoint(str(p.id), p.score, dict(p.payload or {}), _dense(p.vector) if with_vectors else None)
+            for p in response.points
+        ]
 
     async def count(self, **conditions: str | int) -> int:
         """Points matching exact payload values."""
         await self.ensure_collection()
         result = await self.client.count(self.collection, count_filter=_match(**conditions), exact=True)
         return result.count
+
+
+def _dense(vector: Any) -> list[float] | None:
+    if isinstance(vector, dict):
+        vector = vector.get(DENSE)
+    return [float(x) for x in vector] if isinstance(vector, list) else None
 
 
 def _vectors(point: ChunkPoint) -> dict[str, Any]:

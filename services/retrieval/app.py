@@ -7,7 +7,10 @@ import grpc
 from llmops.api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from llmops.errors import DeadlineExceeded, Unavailable
 from llmops.vectorstore import ChunkIndex
-from services.retrieval.core import Hit, SearchQuery, newest_versions_only, to_hit
+from services.retrieval.core import Hit, SearchQuery, maximal_marginal_relevance, newest_versions_only, to_hit
+
+MMR_CANDIDATES = 3
+"""MMR picks top_k from this many times top_k candidates."""
 
 
 class Retrieval:
@@ -37,9 +40,12 @@ class Retrieval:
             vector,
             tenant=query.scope.tenant,
             dataset=query.dataset,
-            limit=query.top_k,
+            limit=query.top_k * MMR_CANDIDATES if query.mmr else query.top_k,
             score_threshold=query.score_threshold,
             access=query.scope,
             hybrid_text=query.text if query.hybrid else "",
+            with_vectors=query.mmr,
         )
+        if query.mmr:
+            points = maximal_marginal_relevance(vector, points, query.top_k)
         return newest_versions_only([to_hit(p) for p in points])

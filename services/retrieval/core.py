@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ class SearchQuery:
     top_k: int = 5
     score_threshold: float | None = None
     hybrid: bool = False
+    mmr: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ def validate(
     score_threshold: float,
     default_top_k: int,
     hybrid: bool = False,
+    mmr: bool = False,
 ) -> SearchQuery:
     """A search query, or INVALID_ARGUMENT naming what is wrong."""
     text = text.strip()
@@ -70,6 +73,7 @@ def validate(
         top_k=top_k or default_top_k,
         score_threshold=score_threshold or None,
         hybrid=hybrid,
+        mmr=mmr,
     )
 
 
@@ -102,3 +106,30 @@ def newest_versions_only(hits: list[Hit]) -> list[Hit]:
     for hit in hits:
         newest[hit.document_id] = max(newest.get(hit.document_id, 0), hit.document_version)
     return [h for h in hits if h.document_version == newest[h.document_id]]
+
+
+def maximal_marginal_relevance(
+    query: Sequence[float], candidates: Sequence[ScoredPoint], k: int, relevance_weight: float = 0.7
+) -> list[ScoredPoint]:
+    """Picks k candidates trading relevance to the query against similarity to those already picked.
+
+    Vectors are unit length (the embedding model normalises), so a dot product is the cosine similarity.
+    """
+
+    def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    pool = [c for c in candidates if c.vector is not None]
+    relevance = {c.chunk_id: cosine(query, c.vector or []) for c in pool}
+    chosen: list[ScoredPoint] = []
+    while pool and len(chosen) < k:
+        best = max(
+            pool,
+            key=lambda c: (
+                relevance_weight * relevance[c.chunk_id]
+                - (1 - relevance_weight) * max((cosine(c.vector or [], s.vector or []) for s in chosen), default=0.0)
+            ),
+        )
+        chosen.append(best)
+        pool.remove(best)
+    return chosen

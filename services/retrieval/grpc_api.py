@@ -50,6 +50,7 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
             request.score_threshold,
             self.default_top_k,
             hybrid=request.hybrid,
+            mmr=request.mmr,
         )
         hits = await self.app.search(query)
         return pb.SearchResponse(hits=[hit_to_pb(h) for h in hits], embedding_model=self.embedding_model)

@@ -382,3 +382,16 @@ def test_a_dataset_version_freezes_the_current_document_versions(
     with pytest.raises(grpc.RpcError) as bad:
         stub.CreateDatasetVersion(ingestion_pb2.CreateDatasetVersionRequest(dataset="default", name="no spaces"))
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "not a valid version name" in bad.value.details()
+
+
+def test_search_with_mmr_and_hybrid_returns_distinct_chunks(
+    channels: dict[str, grpc.Channel], ingested: dict[str, str]
+) -> None:
+    """The Search options work through the service: no duplicates, at most top_k."""
+    retrieval = retrieval_pb2_grpc.RetrievalStub(channels["retrieval"])
+    hits = retrieval.Search(
+        retrieval_pb2.SearchRequest(query="vacation days expire", top_k=3, hybrid=True, mmr=True)
+    ).hits
+    ids = [h.chunk.chunk_id for h in hits]
+    assert 0 < len(ids) <= 3 and len(set(ids)) == len(ids)
+    assert hits[0].chunk.document_id == ingested["kb://handbook/vacation.md"]

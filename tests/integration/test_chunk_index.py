@@ -214,3 +214,12 @@ async def test_hybrid_search_finds_an_exact_term_that_dense_similarity_ranks_low
     assert dense[0].payload["document_id"] == "near"
     assert {h.payload["document_id"] for h in hybrid} == {"near", "exact"}
     assert hybrid[0].payload["document_id"] == "exact"
+
+
+async def test_a_search_can_return_the_dense_vectors_for_mmr(index: ChunkIndex) -> None:
+    """with_vectors brings back each hit's dense vector (normalised by cosine distance)."""
+    await index.upsert([point("doc", 1, 0, axis=3)])
+    (hit,) = await index.search(
+        direction((3, 1.0)), tenant="acme", dataset="", limit=1, score_threshold=None, with_vectors=True
+    )
+    assert hit.vector is not None and len(hit.vector) == DIMENSIONS and abs(hit.vector[3] - 1.0) < 1e-6

@@ -14,6 +14,7 @@ from services.retrieval.core import (
     MAX_TOP_K,
     Hit,
     SearchQuery,
+    maximal_marginal_relevance,
     newest_versions_only,
     to_hit,
     validate,
@@ -118,3 +119,16 @@ def test_a_reader_sees_one_version_of_a_document_while_a_new_one_is_indexed() ->
 
     hits = [hit("a", 1, 0.9), hit("b", 3, 0.8), hit("a", 2, 0.7), hit("a", 1, 0.6)]
     assert [(h.document_id, h.document_version) for h in newest_versions_only(hits)] == [("b", 3), ("a", 2)]
+
+
+def test_mmr_prefers_a_relevant_but_different_chunk_over_a_near_duplicate() -> None:
+    """With two near-identical top hits, MMR's second pick is the distinct one."""
+    query = [1.0, 0.0, 0.0]
+    first = ScoredPoint("a", 0.99, {}, [0.99, 0.14, 0.0])
+    duplicate = ScoredPoint("a-copy", 0.98, {}, [0.98, 0.2, 0.0])
+    different = ScoredPoint("b", 0.8, {}, [0.8, 0.0, 0.6])
+    picked = maximal_marginal_relevance(query, [first, duplicate, different], k=2, relevance_weight=0.5)
+    assert [p.chunk_id for p in picked] == ["a", "b"]
+    assert [
+        p.chunk_id for p in maximal_marginal_relevance(query, [first, duplicate, different], k=2, relevance_weight=1.0)
+    ] == ["a", "a-copy"]
