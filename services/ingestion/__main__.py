@@ -11,6 +11,7 @@ from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging, get_logger
 from llmops.service import run_until_stopped
 from services.ingestion import handlers
+from services.ingestion.adapters.presidio import PresidioDetector
 from services.ingestion.adapters.sqlite_store import SqliteDocumentStore
 from services.ingestion.adapters.tokenizer import WordPieceTokenizer, bundled_tokenizer_path
 from services.ingestion.app import Ingestion
@@ -18,6 +19,7 @@ from services.ingestion.chunking import ChunkingPolicy
 from services.ingestion.config import Settings
 from services.ingestion.core import Limits
 from services.ingestion.grpc_api import IngestionServicer
+from services.ingestion.masking import MaskingPolicy
 
 SERVICE_NAME = "llmops.api.ingestion.v1.Ingestion"
 log = get_logger(__name__)
@@ -31,6 +33,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     store = SqliteDocumentStore(settings.resolved_db_path())
     tokenizer_path = settings.tokenizer_path or bundled_tokenizer_path()
     tokenizer = WordPieceTokenizer(tokenizer_path) if tokenizer_path else None
+    policies = {settings.pii_default_policy, *settings.pii_policies.values()}
+    # The spaCy model takes seconds to load: only when some dataset masks.
+    detector = await asyncio.to_thread(PresidioDetector) if policies - {MaskingPolicy.KEEP} else None
     if tokenizer is None:
         log.warning(
             "no embedding tokenizer found; chunks are sized in words", hint="set LLMOPS_INGESTION_TOKENIZER_PATH"
@@ -44,6 +49,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
             settings.chunk_words, settings.chunk_overlap_words, settings.chunk_tokens, settings.chunk_overlap_tokens
         ),
         tokenizer,
+        detector=detector,
+        masking=settings.pii_policies,
+        default_masking=settings.pii_default_policy,
     )
     handlers.register(bus, app)
     server = GrpcServer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from llmops import ids
@@ -10,6 +11,7 @@ from llmops.bus import Bus
 from llmops.errors import AlreadyExists, InvalidArgument, NotFound
 from llmops.events import DocumentDeleted, DocumentIndexed, utcnow
 from llmops.logging import get_logger
+from services.ingestion.adapters.presidio import PresidioDetector, PresidioMasker
 from services.ingestion.adapters.sqlite_store import DatasetSnapshot, DocumentStore, DocumentView
 from services.ingestion.chunking import ChunkingPolicy
 from services.ingestion.core import (
@@ -21,6 +23,7 @@ from services.ingestion.core import (
     plan_version,
     validate_dataset_version,
 )
+from services.ingestion.masking import MaskingPolicy
 
 log = get_logger(__name__)
 
@@ -40,8 +43,25 @@ class Ingestion:
     """Records document versions and publishes their events; the gRPC servicer and bus handlers call this."""
 
     def __init__(
-        self, store: DocumentStore, bus: Bus, limits: Limits, policy: ChunkingPolicy, tokenizer: Tokenizer | None = None
+        self,
+        store: DocumentStore,
+        bus: Bus,
+        limits: Limits,
+        policy: ChunkingPolicy,
+        tokenizer: Tokenizer | None = None,
+        *,
+        detector: PresidioDetector | None = None,
+        masking: dict[str, MaskingPolicy] | None = None,
+        default_masking: MaskingPolicy = MaskingPolicy.KEEP,
     ) -> None:
+        if detector is None and (
+            default_masking is not MaskingPolicy.KEEP
+            or any(p is not MaskingPolicy.KEEP for p in (masking or {}).values())
+        ):
+            raise ValueError("a masking policy other than keep needs a PII detector")
+        self.detector = detector
+        self.masking = masking or {}
+        self.default_masking = default_masking
         self.tokenizer = tokenizer
         self.store = store
         self.bus = bus
@@ -52,7 +72,15 @@ class Ingestion:
         """Stores a new version when the content changed and publishes it; same content is a no-op."""
         document_id = ids.document_id(principal.tenant, header.source_uri) if header.source_uri else ""
         latest = await self.store.latest(document_id) if document_id else None
-        plan = plan_version(
+        policy = self.masking.get(header.dataset or "default", self.default_masking)
+        masker = (
+            PresidioMasker(self.detector, policy, principal.tenant)
+            if self.detector and policy.value != "keep"
+            else None
+        )
+        # Parsing, masking and tokenising are CPU-bound: off the event loop.
+        plan = await asyncio.to_thread(
+            plan_version,
             tenant=principal.tenant,
             user=principal.subject,
             header=header,
@@ -61,6 +89,7 @@ class Ingestion:
             limits=self.limits,
             policy=self.policy,
             tokenizer=self.tokenizer,
+            masker=masker,
         )
         if plan is None:
             assert latest is not None  # noqa: S101 - plan_version returns None only for a known latest

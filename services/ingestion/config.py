@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmops.settings import CommonSettings, GrpcSettings
+from services.ingestion.masking import MaskingPolicy
 
 
 class Settings(BaseSettings):
@@ -29,6 +30,10 @@ class Settings(BaseSettings):
     """Embedding-model tokens per chunk (all-MiniLM-L6-v2 reads 256 including [CLS]/[SEP])."""
     chunk_overlap_tokens: int = Field(default=32, ge=0)
     """Tokens shared by consecutive chunks."""
+    pii_default_policy: MaskingPolicy = MaskingPolicy.KEEP
+    """Masking for datasets without their own policy: keep, mask, redact or pseudonymise."""
+    pii_policies: dict[str, MaskingPolicy] = Field(default_factory=dict)
+    """Per-dataset masking policy, e.g. LLMOPS_INGESTION_PII_POLICIES='{"hr": "pseudonymise"}'."""
     tokenizer_path: Path | None = None
     """tokenizer.json of the embedding model; default: the one bundled with all-MiniLM-L6-v2, if installed."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
@@ -23,6 +23,14 @@ class Tokenizer(Protocol):
     name: str
 
     def count(self, words: Sequence[str]) -> list[int]: ...
+
+
+class Masker(Protocol):
+    """Replaces personal data in chunk text under a dataset's policy before anything is embedded or stored."""
+
+    policy_name: str
+
+    def mask(self, text: str) -> str: ...
 
 
 MAX_PART_TEXT_CHARS = 200_000
@@ -96,6 +104,7 @@ class VersionPlan:
     ingested_by: str
     parser: str = PARSER_VERSION
     chunker: str = CHUNKER_VERSION
+    masking_policy: str = "keep"
 
     def received_event(self, at: datetime) -> DocumentReceived:
         """The `documents.v1.received` event of this version."""
@@ -186,6 +195,7 @@ def plan_version(
     limits: Limits,
     policy: ChunkingPolicy,
     tokenizer: Tokenizer | None = None,
+    masker: Masker | None = None,
 ) -> VersionPlan | None:
     """Decides what an ingest does; None means the content equals the latest, already published version."""
     validate_header(header, limits)
@@ -212,7 +222,11 @@ def plan_version(
         title=parsed.title,
         content_hash=digest,
         size_bytes=len(content),
-        chunks=tuple(chunk(parsed, policy, tokenizer.count if tokenizer else None)),
+        chunks=tuple(
+            replace(c, text=masker.mask(c.text)) if masker else c
+            for c in chunk(parsed, policy, tokenizer.count if tokenizer else None)
+        ),
+        masking_policy=masker.policy_name if masker else "keep",
         ingested_by=user,
         chunker=f"{CHUNKER_VERSION};{f'tokens:{tokenizer.name}' if tokenizer else 'words'}",
     )

@@ -74,7 +74,7 @@ def document_to_pb(view: DocumentView) -> pb.Document:
                 ingested_at=to_timestamp(v.ingested_at),
                 parser=v.parser,
                 chunker=v.chunker,
-                masking_policy="none",
+                masking_policy=v.masking_policy,
                 embedding_model=v.embedding_model,
                 stage=_STAGES[v.stage],
                 history=[pb.StageTime(stage=_STAGES[s], at=to_timestamp(at)) for s, at in v.history],

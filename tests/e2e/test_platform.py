@@ -60,7 +60,10 @@ def eventually(probe: Callable[[], T | None], timeout_s: float = 60.0, interval_
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with Stack(tmp_path_factory.mktemp("platform"), model="extractive", ports=StackPorts.free()) as running:
+    pii = {"LLMOPS_INGESTION_PII_POLICIES": '{"hr": "pseudonymise"}'}
+    with Stack(
+        tmp_path_factory.mktemp("platform"), model="extractive", ports=StackPorts.free(), extra_env=pii
+    ) as running:
         yield running
 
 
@@ -395,3 +398,29 @@ def test_search_with_mmr_and_hybrid_returns_distinct_chunks(
     ids = [h.chunk.chunk_id for h in hits]
     assert 0 < len(ids) <= 3 and len(set(ids)) == len(ids)
     assert hits[0].chunk.document_id == ingested["kb://handbook/vacation.md"]
+
+
+def test_personal_data_in_a_masked_dataset_is_never_indexed_or_answered(channels: dict[str, grpc.Channel]) -> None:
+    """The hr dataset pseudonymises: search results and answers carry aliases, lineage records the policy."""
+    ingestion = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    header = ingestion_pb2.DocumentHeader(source_uri="kb://hr/contacts.md", dataset="hr")
+    content = b"# Payroll contact\n\nPayroll questions go to Maria Garcia at maria.garcia@example.com.\n"
+    response = ingestion.Ingest(ingestion_pb2.IngestRequest(header=header, content=content))
+
+    def indexed() -> ingestion_pb2.Document | None:
+        doc = ingestion.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=response.document_id))
+        return doc if doc.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED else None
+
+    document = eventually(indexed, timeout_s=90)
+    assert document.versions[-1].masking_policy.startswith("pseudonymise;presidio-")
+    hits = (
+        retrieval_pb2_grpc.RetrievalStub(channels["retrieval"])
+        .Search(retrieval_pb2.SearchRequest(query="Who handles payroll questions?", dataset="hr"))
+        .hits
+    )
+    (hit,) = [h for h in hits if h.chunk.document_id == response.document_id]
+    assert "maria.garcia@example.com" not in hit.chunk.text and "<EMAIL_ADDRESS_" in hit.chunk.text
+    answer = gateway_pb2_grpc.AssistantStub(channels["gateway"]).Ask(
+        gateway_pb2.AskRequest(query="Who handles payroll questions?", dataset="hr")
+    )
+    assert "maria.garcia@example.com" not in answer.answer and "Maria Garcia" not in answer.answer

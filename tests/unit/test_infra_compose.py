@@ -220,11 +220,12 @@ def test_each_nats_config_is_accepted_by_nats_server(node: str) -> None:
 
 
 def test_the_dockerfile_picks_extras_per_service_and_runs_as_a_non_root_user() -> None:
-    """embedding/retrieval -> ml, inference -> inference, a numeric non-root USER, python -m services.<name>."""
+    """Extras per service (ml, inference, pii), a non-root USER, and python -m services.<name>."""
     dockerfile = (ROOT / "infra" / "docker" / "Dockerfile").read_text()
     assert 'embedding|retrieval) EXTRAS="[ml]"' in dockerfile
     assert 'inference) EXTRAS="[inference]"' in dockerfile
-    assert 'gateway|ingestion|guardrails|feedback|audit) EXTRAS=""' in dockerfile
+    assert 'ingestion) EXTRAS="[pii]"' in dockerfile
+    assert 'gateway|guardrails|feedback|audit) EXTRAS=""' in dockerfile
     users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
     assert users and not users[-1].startswith(("0", "root"))
     assert dockerfile.rstrip().splitlines()[-1] == 'CMD ["sh", "-c", "exec python -m services.${SERVICE}"]'

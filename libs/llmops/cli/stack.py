@@ -74,7 +74,15 @@ class StackPorts:
 class Stack:
     """Starts and stops the embedded platform."""
 
-    def __init__(self, data_dir: Path, *, model: str = "llama", ports: StackPorts | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        model: str = "llama",
+        ports: StackPorts | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.extra_env = extra_env or {}
         self.data_dir = data_dir.resolve()
         self.model = model
         self.ports = ports or StackPorts()
@@ -104,6 +112,7 @@ class Stack:
             "LLMOPS_GATEWAY_RETRIEVAL_URL": e.grpc["retrieval"],
             "LLMOPS_GATEWAY_INFERENCE_URL": e.grpc["inference"],
             "HF_HUB_OFFLINE": "1",
+            **self.extra_env,
         }
         for name, port in self.ports.services.items():
             env[f"LLMOPS_{name.upper()}_GRPC__PORT"] = str(port)

