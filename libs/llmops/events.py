@@ -90,6 +90,8 @@ class DocumentReceived(DocumentEvent):
     size_bytes: int = Field(ge=0)
     mime_type: str
     ingested_by: str
+    raw_object: str = ""
+    """Name of the original bytes in the `documents-raw` object store bucket (events carry a reference, not bytes)."""
 
     def idempotency_key(self) -> str:
         return f"{self.document_id}:{self.version}"

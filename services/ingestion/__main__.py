@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
+from nats.js.api import StorageType
+
 from llmops.api.ingestion.v1 import ingestion_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
@@ -12,12 +14,13 @@ from llmops.logging import configure_logging, get_logger
 from llmops.service import run_until_stopped
 from services.ingestion import handlers
 from services.ingestion.adapters.presidio import PresidioDetector
+from services.ingestion.adapters.raw_store import ObjectStoreRawStore
 from services.ingestion.adapters.sqlite_store import SqliteDocumentStore
 from services.ingestion.adapters.tokenizer import WordPieceTokenizer, bundled_tokenizer_path
 from services.ingestion.app import Ingestion
 from services.ingestion.chunking import ChunkingPolicy
 from services.ingestion.config import Settings
-from services.ingestion.core import Limits
+from services.ingestion.core import RAW_BUCKET, Limits
 from services.ingestion.grpc_api import IngestionServicer
 from services.ingestion.masking import MaskingPolicy
 
@@ -52,6 +55,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         detector=detector,
         masking=settings.pii_policies,
         default_masking=settings.pii_default_policy,
+        raw=ObjectStoreRawStore(
+            lambda: bus.broker.object_storage(RAW_BUCKET, replicas=common.stream_replicas, storage=StorageType.FILE)
+        ),
     )
     handlers.register(bus, app)
     server = GrpcServer(

@@ -12,6 +12,7 @@ from llmops.errors import AlreadyExists, InvalidArgument, NotFound
 from llmops.events import DocumentDeleted, DocumentIndexed, utcnow
 from llmops.logging import get_logger
 from services.ingestion.adapters.presidio import PresidioDetector, PresidioMasker
+from services.ingestion.adapters.raw_store import NoRawStore, RawStore
 from services.ingestion.adapters.sqlite_store import DatasetSnapshot, DocumentStore, DocumentView
 from services.ingestion.chunking import ChunkingPolicy
 from services.ingestion.core import (
@@ -21,6 +22,7 @@ from services.ingestion.core import (
     Stage,
     Tokenizer,
     plan_version,
+    raw_object_name,
     validate_dataset_version,
 )
 from services.ingestion.masking import MaskingPolicy
@@ -53,12 +55,14 @@ class Ingestion:
         detector: PresidioDetector | None = None,
         masking: dict[str, MaskingPolicy] | None = None,
         default_masking: MaskingPolicy = MaskingPolicy.KEEP,
+        raw: RawStore | None = None,
     ) -> None:
         if detector is None and (
             default_masking is not MaskingPolicy.KEEP
             or any(p is not MaskingPolicy.KEEP for p in (masking or {}).values())
         ):
             raise ValueError("a masking policy other than keep needs a PII detector")
+        self.raw = raw or NoRawStore()
         self.detector = detector
         self.masking = masking or {}
         self.default_masking = default_masking
@@ -97,6 +101,8 @@ class Ingestion:
             chunks = view.versions[-1].chunk_count if view and view.versions else 0
             return IngestResult(document_id, latest.version, Outcome.UNCHANGED, chunks, latest.content_hash)
         now = utcnow()
+        # The original bytes go to the object store first: every event that names them can be resolved.
+        await self.raw.put(plan.raw_object, content)
         await self.store.record_version(plan, now)
         # Publish received and chunks before marking CHUNKED: a crash in between leaves RECEIVED, and the
         # next ingest of the same content re-publishes under the same event ids (JetStream drops duplicates).
@@ -128,6 +134,9 @@ class Ingestion:
         view = await self.get(principal, document_id)
         if not view.deleted:
             await self.store.mark_deleted(document_id, utcnow())
+        # Deleting a document deletes its original bytes too; the tombstone and lineage stay.
+        for version in view.versions:
+            await self.raw.delete(raw_object_name(view.tenant, document_id, version.version))
         await self.bus.publish(
             DocumentDeleted(
                 tenant=view.tenant,

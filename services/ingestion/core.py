@@ -106,6 +106,11 @@ class VersionPlan:
     chunker: str = CHUNKER_VERSION
     masking_policy: str = "keep"
 
+    @property
+    def raw_object(self) -> str:
+        """Where the original bytes of this version live in the raw-documents object store."""
+        return raw_object_name(self.tenant, self.document_id, self.version)
+
     def received_event(self, at: datetime) -> DocumentReceived:
         """The `documents.v1.received` event of this version."""
         return DocumentReceived(
@@ -119,6 +124,7 @@ class VersionPlan:
             size_bytes=self.size_bytes,
             mime_type=self.mime_type,
             ingested_by=self.ingested_by,
+            raw_object=self.raw_object,
         )
 
     def chunked_events(self, at: datetime) -> list[DocumentChunked]:
@@ -246,3 +252,11 @@ def validate_dataset_version(dataset: str, name: str) -> tuple[str, str]:
             "starting with a letter or digit (e.g. 2026-11-eval)"
         )
     return dataset, name
+
+
+RAW_BUCKET = "documents-raw"
+
+
+def raw_object_name(tenant: str, document_id: str, version: int) -> str:
+    """Object name of a version's original bytes."""
+    return f"{tenant}/{document_id}/v{version}"

@@ -6,6 +6,7 @@ extractive model instead of SmolLM2 so answers can be asserted.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+import nats
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -424,3 +426,32 @@ def test_personal_data_in_a_masked_dataset_is_never_indexed_or_answered(channels
         gateway_pb2.AskRequest(query="Who handles payroll questions?", dataset="hr")
     )
     assert "maria.garcia@example.com" not in answer.answer and "Maria Garcia" not in answer.answer
+
+
+def test_original_bytes_live_in_the_object_store_until_the_document_is_deleted(
+    stack: Stack, channels: dict[str, grpc.Channel]
+) -> None:
+    """Ingest keeps the raw file under tenant/document/version; delete tombstones the document and drops the bytes."""
+    content = b"# Office plants\n\nWater the office ficus every Tuesday.\n"
+    ingestion = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    created = ingestion.Ingest(
+        ingestion_pb2.IngestRequest(header=ingestion_pb2.DocumentHeader(source_uri="kb://plants.md"), content=content)
+    )
+    name = f"default/{created.document_id}/v1"
+
+    async def read() -> bytes | None:
+        nc = await nats.connect(stack.endpoints.nats)
+        try:
+            bucket = await nc.jetstream().object_store("documents-raw")
+            try:
+                return bytes((await bucket.get(name)).data or b"")
+            except Exception:  # noqa: BLE001 - absent object
+                return None
+        finally:
+            await nc.close()
+
+    assert asyncio.run(read()) == content
+    ingestion.DeleteDocument(ingestion_pb2.DeleteDocumentRequest(document_id=created.document_id))
+    document = ingestion.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=created.document_id))
+    assert document.deleted and document.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_DELETED
+    assert asyncio.run(read()) is None

@@ -1,0 +1,59 @@
+"""Original document bytes in the JetStream object store, so events carry a reference and replays can re-parse."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from nats.js.errors import NotFoundError, ObjectNotFoundError
+from nats.js.object_store import ObjectStore
+
+
+class RawStore(Protocol):
+    """Keeps each version's original bytes."""
+
+    async def put(self, name: str, content: bytes) -> None: ...
+    async def get(self, name: str) -> bytes | None: ...
+    async def delete(self, name: str) -> None: ...
+
+
+class ObjectStoreRawStore:
+    """RawStore on a JetStream object store bucket, opened (and created if missing) on first use."""
+
+    def __init__(self, open_bucket: Callable[[], Awaitable[ObjectStore]]) -> None:
+        self._open_bucket = open_bucket
+        self._bucket: ObjectStore | None = None
+
+    async def _get_bucket(self) -> ObjectStore:
+        if self._bucket is None:
+            self._bucket = await self._open_bucket()
+        return self._bucket
+
+    async def put(self, name: str, content: bytes) -> None:
+        await (await self._get_bucket()).put(name, content)
+
+    async def get(self, name: str) -> bytes | None:
+        try:
+            result = await (await self._get_bucket()).get(name)
+        except (ObjectNotFoundError, NotFoundError):
+            return None
+        return bytes(result.data or b"")
+
+    async def delete(self, name: str) -> None:
+        try:
+            await (await self._get_bucket()).delete(name)
+        except (ObjectNotFoundError, NotFoundError):
+            return
+
+
+class NoRawStore:
+    """Keeps nothing; for unit tests of the use cases that do not concern raw bytes."""
+
+    async def put(self, name: str, content: bytes) -> None:
+        return
+
+    async def get(self, name: str) -> bytes | None:
+        return None
+
+    async def delete(self, name: str) -> None:
+        return
