@@ -10,19 +10,12 @@ from typing import Any
 import pytest
 import yaml
 
+from llmops.cli.stack import StackPorts
+
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {
-    "gateway": 50051,
-    "ingestion": 50052,
-    "embedding": 50053,
-    "retrieval": 50054,
-    "inference": 50055,
-    "guardrails": 50056,
-    "feedback": 50057,
-    "audit": 50058,
-}
+SERVICES = StackPorts().services  # the default gRPC port of each service
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
 # Passed ahead of the code that reads them; documented as such in docker-compose.yml.
 NOT_YET_SETTINGS = {"LLMOPS_AUDIT_POSTGRES_DSN"}

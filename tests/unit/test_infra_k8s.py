@@ -8,19 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
+from llmops.cli.stack import StackPorts
+
 pytestmark = pytest.mark.unit
 
 K8S = Path(__file__).resolve().parents[2] / "infra" / "k8s"
-SERVICES = {
-    "gateway": 50051,
-    "ingestion": 50052,
-    "embedding": 50053,
-    "retrieval": 50054,
-    "inference": 50055,
-    "guardrails": 50056,
-    "feedback": 50057,
-    "audit": 50058,
-}
+SERVICES = StackPorts().services  # the default gRPC port of each service
 
 
 @pytest.fixture(scope="module")
