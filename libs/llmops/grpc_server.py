@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from llmops.errors import DomainError
 from llmops.logging import get_logger
+from llmops.settings import GrpcSettings
 
 log = get_logger(__name__)
 
@@ -144,6 +145,11 @@ class GrpcServer:
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"cannot bind gRPC server to {host}:{port}")
+
+    @classmethod
+    def from_settings(cls, bindings: Sequence[ServiceBinding], settings: GrpcSettings) -> GrpcServer:
+        """A server bound where a service's gRPC settings say."""
+        return cls(bindings, host=settings.host, port=settings.port, max_message_bytes=settings.max_message_bytes)
 
     @property
     def address(self) -> str:

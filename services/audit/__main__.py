@@ -33,11 +33,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     trail = AuditTrail(audit_log)
     bus = Bus.from_settings(common, "llmops/audit")
     handlers.register(bus, trail)
-    server = GrpcServer(
+    server = GrpcServer.from_settings(
         [ServiceBinding(AuditServicer(trail), audit_pb2_grpc.add_AuditServicer_to_server, SERVICE_NAME)],
-        host=settings.grpc.host,
-        port=settings.grpc.port,
-        max_message_bytes=settings.grpc.max_message_bytes,
+        settings.grpc,
     )
     await run_until_stopped(
         "audit", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[audit_log.close]

@@ -39,11 +39,9 @@ async def main(
     bus = Bus.from_settings(common, "llmops/embedding")
     app = EmbeddingApp(embedder, index, bus)
     handlers.register(bus, app)
-    server = GrpcServer(
+    server = GrpcServer.from_settings(
         [ServiceBinding(EmbeddingServicer(app), embedding_pb2_grpc.add_EmbeddingServicer_to_server, SERVICE_NAME)],
-        host=settings.grpc.host,
-        port=settings.grpc.port,
-        max_message_bytes=settings.grpc.max_message_bytes,
+        settings.grpc,
     )
     await run_until_stopped(
         "embedding", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[close_qdrant]

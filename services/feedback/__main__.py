@@ -19,10 +19,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     """Runs feedback until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     configure_logging(settings.common.log_level, settings.common.log_format)
-    server = GrpcServer(
+    server = GrpcServer.from_settings(
         [ServiceBinding(servicer(), feedback_pb2_grpc.add_FeedbackServicer_to_server, SERVICE_NAME)],
-        host=settings.grpc.host,
-        port=settings.grpc.port,
+        settings.grpc,
     )
     await run_until_stopped("feedback", server, grace_s=settings.grpc.grace_s, stopped=stopped)
 

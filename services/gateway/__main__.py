@@ -43,7 +43,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         default_top_k=settings.default_top_k,
         default_max_tokens=settings.default_max_tokens,
     )
-    server = GrpcServer(
+    server = GrpcServer.from_settings(
         [
             ServiceBinding(
                 AssistantServicer(app, limits, common.default_tenant),
@@ -51,9 +51,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
                 SERVICE_NAME,
             )
         ],
-        host=settings.grpc.host,
-        port=settings.grpc.port,
-        max_message_bytes=settings.grpc.max_message_bytes,
+        settings.grpc,
     )
 
     async def close_channels() -> None:

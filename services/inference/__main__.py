@@ -37,16 +37,14 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
             default_repetition_penalty=settings.repetition_penalty,
         ),
     )
-    server = GrpcServer(
+    server = GrpcServer.from_settings(
         [
             ServiceBinding(
                 InferenceServicer(app), inference_pb2_grpc.add_InferenceServicer_to_server, INFERENCE_SERVICE
             ),
             ServiceBinding(PromptsServicer(), inference_pb2_grpc.add_PromptsServicer_to_server, PROMPTS_SERVICE),
         ],
-        host=settings.grpc.host,
-        port=settings.grpc.port,
-        max_message_bytes=settings.grpc.max_message_bytes,
+        settings.grpc,
     )
     await run_until_stopped(
         "inference", server, None, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[generator.close]

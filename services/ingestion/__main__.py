@@ -60,7 +60,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         ),
     )
     handlers.register(bus, app)
-    server = GrpcServer(
+    server = GrpcServer.from_settings(
         [
             ServiceBinding(
                 IngestionServicer(app, common.default_tenant),
@@ -68,9 +68,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
                 SERVICE_NAME,
             )
         ],
-        host=settings.grpc.host,
-        port=settings.grpc.port,
-        max_message_bytes=settings.grpc.max_message_bytes,
+        settings.grpc,
     )
     await run_until_stopped(
         "ingestion", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[store.close]

@@ -30,11 +30,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     channel = grpc.aio.insecure_channel(settings.embedding_url)
     app = Retrieval(index, embedding_pb2_grpc.EmbeddingStub(channel), settings.embed_timeout_s)
     servicer = RetrievalServicer(app, common.default_tenant, settings.default_top_k, EMBEDDING_MODEL)
-    server = GrpcServer(
+    server = GrpcServer.from_settings(
         [ServiceBinding(servicer, retrieval_pb2_grpc.add_RetrievalServicer_to_server, SERVICE_NAME)],
-        host=settings.grpc.host,
-        port=settings.grpc.port,
-        max_message_bytes=settings.grpc.max_message_bytes,
+        settings.grpc,
     )
 
     async def close_channel() -> None:
