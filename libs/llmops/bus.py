@@ -214,15 +214,19 @@ class Bus:
         *,
         durable: str,
         batch_size: int = 16,
+        concurrency: int = 1,
     ) -> None:
-        """Registers a durable consumer of one event type; call before `start`."""
+        """Registers a durable consumer of one event type; call before `start`.
+
+        `concurrency` handlers run at once; more than one gives up ordering between messages.
+        """
 
         def decode(body: bytes, ctx: EventContext) -> E:
             if ctx.type != event_type.type:
                 raise PoisonMessage(f"expected event type {event_type.type!r}, got {ctx.type!r}")
             return event_type.model_validate_json(body)
 
-        self._register(event_type.subject, durable, decode, handler, batch_size)
+        self._register(event_type.subject, durable, decode, handler, batch_size, concurrency)
 
     def subscribe_all(
         self,
@@ -233,7 +237,7 @@ class Bus:
         batch_size: int = 64,
     ) -> None:
         """Registers a durable consumer of every event type matching a wildcard filter (e.g. `documents.>`)."""
-        self._register(subject_filter, durable, decode_event, handler, batch_size)
+        self._register(subject_filter, durable, decode_event, handler, batch_size, 1)
 
     def _register(
         self,
@@ -242,6 +246,7 @@ class Bus:
         decode: Callable[[bytes, EventContext], Any],
         handler: Callable[[Any, EventContext], Awaitable[None]],
         batch_size: int,
+        concurrency: int,
     ) -> None:
         subscriber = self.broker.subscriber(
             subject,
@@ -253,6 +258,7 @@ class Bus:
             config=ConsumerConfig(ack_wait=self.ack_wait_s, max_deliver=-1),
             ack_policy=AckPolicy.MANUAL,
             description=f"durable consumer {durable}",
+            max_workers=concurrency,
         )
 
         async def on_message(msg: NatsMessage) -> None:

@@ -8,15 +8,17 @@ from collections.abc import Awaitable
 from llmops.api.embedding.v1 import embedding_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging
+from llmops.logging import configure_logging, get_logger
 from llmops.service import run_until_stopped
 from llmops.vectorstore import ChunkIndex, close_qdrant, open_qdrant
 from services.embedding import handlers
 from services.embedding.adapters.sentence_model import Embedder, SentenceTransformerEmbedder
 from services.embedding.app import EmbeddingApp
+from services.embedding.batching import BatchingEmbedder
 from services.embedding.config import Settings
 from services.embedding.grpc_api import EmbeddingServicer
 
+log = get_logger(__name__)
 SERVICE_NAME = "llmops.api.embedding.v1.Embedding"
 
 
@@ -28,17 +30,25 @@ async def main(
     common = settings.common
     configure_logging(common.log_level, common.log_format)
     if embedder is None:
-        embedder = await asyncio.to_thread(
+        model = await asyncio.to_thread(
             SentenceTransformerEmbedder,
             settings.model_path,
             batch_size=settings.batch_size,
             threads=settings.torch_threads,
+            precision=settings.precision,
+        )
+        log.info("embedding model loaded", model=model.model_name, precision=model.precision)
+        embedder = BatchingEmbedder(
+            model,
+            max_batch=settings.micro_batch_texts,
+            max_wait_s=settings.micro_batch_wait_ms / 1000,
+            max_pending=max(settings.max_pending_texts, settings.micro_batch_texts),
         )
     index = ChunkIndex(open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()), embedder.dimensions)
     await index.ensure_collection()
     bus = Bus.from_settings(common, "llmops/embedding")
     app = EmbeddingApp(embedder, index, bus)
-    handlers.register(bus, app)
+    handlers.register(bus, app, concurrency=settings.concurrent_events)
     server = GrpcServer.from_settings(
         [ServiceBinding(EmbeddingServicer(app), embedding_pb2_grpc.add_EmbeddingServicer_to_server, SERVICE_NAME)],
         settings.grpc,

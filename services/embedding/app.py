@@ -30,6 +30,14 @@ class EmbeddingApp:
             return
         vectors = await self.embedder.embed([c.text for c in event.chunks])
         await self.index.upsert(points_for(event, vectors))
+        # Events are handled concurrently (and by several replicas): a newer version may have completed while
+        # this one was embedding, and its cleanup may have run before our upsert. Checking again after the
+        # upsert closes that window: whoever writes last sees the other's points and removes the stale ones.
+        newest = await self.index.newest_version(event.document_id)
+        if newest is not None and newest > event.version:
+            await self.index.delete_document(event.document_id, below_version=newest)
+            log.info("dropped points of a version superseded while embedding", document_id=event.document_id)
+            return
         # Older versions go only once every chunk of this one is in, so no reader finds neither; until then
         # retrieval shows each document's newest version only, so no reader sees both.
         complete = await self.index.count(document_id=event.document_id, version=event.version) >= event.total_chunks

@@ -47,7 +47,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     app = Ingestion(
         store,
         bus,
-        Limits(max_document_bytes=settings.max_document_bytes),
+        Limits(max_document_bytes=settings.max_document_bytes, max_stream_bytes=settings.max_stream_bytes),
         ChunkingPolicy(
             settings.chunk_words, settings.chunk_overlap_words, settings.chunk_tokens, settings.chunk_overlap_tokens
         ),
@@ -63,7 +63,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     server = GrpcServer.from_settings(
         [
             ServiceBinding(
-                IngestionServicer(app, common.default_tenant),
+                IngestionServicer(app, common.default_tenant, settings.resolved_spool_dir()),
                 ingestion_pb2_grpc.add_IngestionServicer_to_server,
                 SERVICE_NAME,
             )

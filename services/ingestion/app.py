@@ -26,6 +26,7 @@ from services.ingestion.core import (
     validate_dataset_version,
 )
 from services.ingestion.masking import MaskingPolicy
+from services.ingestion.upload import Upload
 
 log = get_logger(__name__)
 
@@ -72,8 +73,12 @@ class Ingestion:
         self.limits = limits
         self.policy = policy
 
-    async def ingest(self, principal: Principal, header: DocumentHeader, content: bytes) -> IngestResult:
-        """Stores a new version when the content changed and publishes it; same content is a no-op."""
+    async def ingest(self, principal: Principal, header: DocumentHeader, content: bytes | Upload) -> IngestResult:
+        """Stores a new version when the content changed and publishes it; same content is a no-op.
+
+        `content` is the whole document, or an `Upload` spooled from IngestStream; the caller closes it.
+        """
+        upload = content if isinstance(content, Upload) else Upload.of(content)
         document_id = ids.document_id(principal.tenant, header.source_uri) if header.source_uri else ""
         latest = await self.store.latest(document_id) if document_id else None
         policy = self.masking.get(header.dataset or "default", self.default_masking)
@@ -88,7 +93,7 @@ class Ingestion:
             tenant=principal.tenant,
             user=principal.subject,
             header=header,
-            content=content,
+            content=upload,
             latest=latest,
             limits=self.limits,
             policy=self.policy,
@@ -102,7 +107,7 @@ class Ingestion:
             return IngestResult(document_id, latest.version, Outcome.UNCHANGED, chunks, latest.content_hash)
         now = utcnow()
         # The original bytes go to the object store first: every event that names them can be resolved.
-        await self.raw.put(plan.raw_object, content)
+        await self.raw.put(plan.raw_object, upload)
         await self.store.record_version(plan, now)
         # Publish received and chunks before marking CHUNKED: a crash in between leaves RECEIVED, and the
         # next ingest of the same content re-publishes under the same event ids (JetStream drops duplicates).

@@ -21,7 +21,11 @@ class Settings(BaseSettings):
     db_path: Path | None = None
     """SQLite file of document records; default `<data_dir>/ingestion.sqlite3`."""
     max_document_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
-    """Largest document accepted."""
+    """Largest document sent whole with `Ingest` (held in memory)."""
+    max_stream_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    """Largest document streamed with `IngestStream` (spooled to disk as it arrives)."""
+    spool_dir: Path | None = None
+    """Where streamed uploads spill to disk; default `<data_dir>/spool`."""
     chunk_words: int = Field(default=160, gt=0)
     """Words per chunk when no tokenizer is available."""
     chunk_overlap_words: int = Field(default=32, ge=0)
@@ -36,6 +40,10 @@ class Settings(BaseSettings):
     """Per-dataset masking policy, e.g. LLMOPS_INGESTION_PII_POLICIES='{"hr": "pseudonymise"}'."""
     tokenizer_path: Path | None = None
     """tokenizer.json of the embedding model; default: the one bundled with all-MiniLM-L6-v2, if installed."""
+
+    def resolved_spool_dir(self) -> Path:
+        """Spool directory for streamed uploads, defaulted under the data directory."""
+        return self.spool_dir or self.common.data_dir / "spool"
 
     def resolved_db_path(self) -> Path:
         """The SQLite path, defaulted under the data directory."""

@@ -15,6 +15,7 @@ from llmops.errors import InvalidArgument
 from llmops.events import ChunkBody, Classification, DocumentChunked, DocumentReceived
 from services.ingestion.chunking import CHUNKER_VERSION, ChunkingPolicy, TextChunk, chunk
 from services.ingestion.parsing import PARSER_VERSION, parse, resolve_mime_type
+from services.ingestion.upload import Upload
 
 
 class Tokenizer(Protocol):
@@ -72,6 +73,9 @@ class Limits:
     """Bounds on what ingestion accepts."""
 
     max_document_bytes: int = 2 * 1024 * 1024
+    """Largest document sent whole (`Ingest`); it is held in memory."""
+    max_stream_bytes: int = 256 * 1024 * 1024
+    """Largest document streamed (`IngestStream`); it is spooled to disk as it arrives."""
     max_source_uri_chars: int = 2048
     max_dataset_chars: int = 128
 
@@ -180,14 +184,16 @@ def validate_header(header: DocumentHeader, limits: Limits) -> None:
         raise InvalidArgument(f"header.dataset is longer than {limits.max_dataset_chars} characters")
 
 
-def validate_size(size: int, limits: Limits) -> None:
+def validate_size(size: int, limits: Limits, *, streamed: bool = False) -> None:
     """Refuses empty and oversized content."""
     if size == 0:
         raise InvalidArgument("content is empty; send the document's bytes")
-    if size > limits.max_document_bytes:
+    if streamed and size > limits.max_stream_bytes:
+        raise InvalidArgument(f"document is {size} bytes, over the {limits.max_stream_bytes}-byte streaming limit")
+    if not streamed and size > limits.max_document_bytes:
         raise InvalidArgument(
-            f"document is {size} bytes, over the {limits.max_document_bytes}-byte limit; "
-            "split it or use IngestStream once large-file support lands"
+            f"document is {size} bytes, over the {limits.max_document_bytes}-byte limit for Ingest; "
+            f"send it with IngestStream (up to {limits.max_stream_bytes} bytes)"
         )
 
 
@@ -196,7 +202,7 @@ def plan_version(
     tenant: str,
     user: str,
     header: DocumentHeader,
-    content: bytes,
+    content: bytes | Upload,
     latest: LatestVersion | None,
     limits: Limits,
     policy: ChunkingPolicy,
@@ -205,10 +211,11 @@ def plan_version(
 ) -> VersionPlan | None:
     """Decides what an ingest does; None means the content equals the latest, already published version."""
     validate_header(header, limits)
-    validate_size(len(content), limits)
+    upload = content if isinstance(content, Upload) else Upload.of(content)
+    validate_size(upload.size, limits, streamed=upload.streamed)
     mime_type = resolve_mime_type(header.mime_type, header.source_uri)
-    parsed = parse(content, mime_type, header.source_uri, header.title)
-    digest = ids.content_hash(content)
+    parsed = parse(upload, mime_type, header.source_uri, header.title)
+    digest = upload.digest
     document_id = ids.document_id(tenant, header.source_uri)
     if latest is not None and not latest.deleted and latest.content_hash == digest:
         if latest.stage != Stage.RECEIVED:
@@ -227,7 +234,7 @@ def plan_version(
         mime_type=mime_type,
         title=parsed.title,
         content_hash=digest,
-        size_bytes=len(content),
+        size_bytes=upload.size,
         chunks=tuple(
             replace(c, text=masker.mask(c.text)) if masker else c
             for c in chunk(parsed, policy, tokenizer.count if tokenizer else None)

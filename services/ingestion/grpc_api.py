@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 
@@ -12,7 +14,7 @@ from llmops.auth import Principal, principal_from_metadata
 from llmops.errors import InvalidArgument
 from services.ingestion import mappers
 from services.ingestion.app import Ingestion
-from services.ingestion.core import validate_size
+from services.ingestion.upload import UploadSpool
 
 MAX_PAGE_SIZE = 500
 
@@ -20,9 +22,10 @@ MAX_PAGE_SIZE = 500
 class IngestionServicer(ingestion_pb2_grpc.IngestionServicer):
     """Ingestion over gRPC."""
 
-    def __init__(self, app: Ingestion, default_tenant: str) -> None:
+    def __init__(self, app: Ingestion, default_tenant: str, spool_dir: Path | None = None) -> None:
         self.app = app
         self.default_tenant = default_tenant
+        self.spool_dir = spool_dir
 
     def _principal(self, context: grpc.aio.ServicerContext) -> Principal:
         return principal_from_metadata(context.invocation_metadata(), self.default_tenant)
@@ -38,23 +41,15 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServicer):
     async def IngestStream(
         self, request_iterator: AsyncIterator[pb.IngestStreamRequest], context: grpc.aio.ServicerContext
     ) -> pb.IngestResponse:
-        header: pb.DocumentHeader | None = None
-        parts: list[bytes] = []
-        size = 0
-        async for message in request_iterator:
-            if message.HasField("header"):
-                if header is not None:
-                    raise InvalidArgument("header sent twice; send it once, as the first message")
-                header = message.header
-            elif header is None:
-                raise InvalidArgument("the first message must carry the header, content follows")
-            else:
-                size += len(message.content)
-                validate_size(size, self.app.limits)
-                parts.append(message.content)
-        if header is None:
-            raise InvalidArgument("stream was empty; send a header, then the content")
-        result = await self.app.ingest(self._principal(context), mappers.header_from_pb(header), b"".join(parts))
+        # Content goes to a spool file as it arrives (gRPC flow control paces the sender), never into one buffer.
+        spool = UploadSpool(self.app.limits.max_stream_bytes, self.spool_dir)
+        try:
+            header = await _receive(request_iterator, spool)
+        except BaseException:
+            spool.discard()
+            raise
+        with spool.finish() as upload:
+            result = await self.app.ingest(self._principal(context), mappers.header_from_pb(header), upload)
         return mappers.ingest_result_to_pb(result)
 
     async def GetDocument(self, request: pb.GetDocumentRequest, context: grpc.aio.ServicerContext) -> pb.Document:
@@ -95,3 +90,20 @@ class IngestionServicer(ingestion_pb2_grpc.IngestionServicer):
     ) -> pb.ListDatasetVersionsResponse:
         snapshots = await self.app.dataset_versions(self._principal(context), request.dataset)
         return pb.ListDatasetVersionsResponse(versions=[mappers.dataset_version_to_pb(s) for s in snapshots])
+
+
+async def _receive(requests: AsyncIterator[pb.IngestStreamRequest], spool: UploadSpool) -> pb.DocumentHeader:
+    """Takes the header, then spools the content, checking the stream's shape as it arrives."""
+    header: pb.DocumentHeader | None = None
+    async for message in requests:
+        if message.HasField("header"):
+            if header is not None:
+                raise InvalidArgument("header sent twice; send it once, as the first message")
+            header = message.header
+        elif header is None:
+            raise InvalidArgument("the first message must carry the header, content follows")
+        else:
+            await asyncio.to_thread(spool.write, message.content)
+    if header is None:
+        raise InvalidArgument("stream was empty; send a header, then the content")
+    return header

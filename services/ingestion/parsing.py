@@ -14,6 +14,7 @@ from services.ingestion.formats import Extracted, Heading
 from services.ingestion.formats import docx as docx_format
 from services.ingestion.formats import html as html_format
 from services.ingestion.formats import pdf as pdf_format
+from services.ingestion.upload import Upload
 
 __all__ = [
     "PARSER_VERSION",
@@ -84,7 +85,7 @@ def decode_text(content: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def parse(content: bytes, mime_type: str, source_uri: str, title: str = "") -> ParsedDocument:
+def parse(content: bytes | Upload, mime_type: str, source_uri: str, title: str = "") -> ParsedDocument:
     """Parses text, Markdown, HTML, PDF or DOCX; documents with nothing to index are refused.
 
     The title is the caller's, else the one the file declares, else the first level-1 heading, else the
@@ -106,13 +107,14 @@ def parse(content: bytes, mime_type: str, source_uri: str, title: str = "") -> P
     )
 
 
-def _extract(content: bytes, mime_type: str) -> Extracted:
-    """Binary formats go straight to their extractor; text formats are decoded (and NUL-checked) first."""
+def _extract(content: bytes | Upload, mime_type: str) -> Extracted:
+    """Binary formats read the file as they need it; text formats are decoded (and NUL-checked) whole."""
+    upload = content if isinstance(content, Upload) else Upload.of(content)
     if mime_type == PDF:
-        return pdf_format.extract(content)
+        return pdf_format.extract(upload.open())
     if mime_type == DOCX:
-        return docx_format.extract(content)
-    text = decode_text(content)
+        return docx_format.extract(upload.open())
+    text = decode_text(upload.read())
     if mime_type == HTML:
         return html_format.extract(text) if text.strip() else Extracted(text=text)
     if mime_type == "text/markdown":

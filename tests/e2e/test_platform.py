@@ -7,11 +7,14 @@ extractive model instead of SmolLM2 so answers can be asserted.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -21,6 +24,7 @@ import nats
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from llmops import ids
 from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
 from llmops.api.common.v1 import common_pb2
 from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -28,11 +32,13 @@ from llmops.api.guardrails.v1 import guardrails_pb2, guardrails_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from llmops.cli.stack import Stack, StackPorts, health_check
+from tests.unit.test_formats_docx import handbook
 from tests.unit.test_formats_pdf import make_pdf
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
+STREAM_LIMIT = 8 * 1024 * 1024
 
 DOCUMENTS = {
     "kb://handbook/vacation.md": (
@@ -62,9 +68,12 @@ def eventually(probe: Callable[[], T | None], timeout_s: float = 60.0, interval_
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    pii = {"LLMOPS_INGESTION_PII_POLICIES": '{"hr": "pseudonymise"}'}
+    env = {
+        "LLMOPS_INGESTION_PII_POLICIES": '{"hr": "pseudonymise"}',
+        "LLMOPS_INGESTION_MAX_STREAM_BYTES": str(STREAM_LIMIT),
+    }
     with Stack(
-        tmp_path_factory.mktemp("platform"), model="extractive", ports=StackPorts.free(), extra_env=pii
+        tmp_path_factory.mktemp("platform"), model="extractive", ports=StackPorts.free(), extra_env=env
     ) as running:
         yield running
 
@@ -438,9 +447,18 @@ def test_original_bytes_live_in_the_object_store_until_the_document_is_deleted(
         ingestion_pb2.IngestRequest(header=ingestion_pb2.DocumentHeader(source_uri="kb://plants.md"), content=content)
     )
     name = f"default/{created.document_id}/v1"
+    assert read_raw_object(stack.endpoints.nats, name) == content
+    ingestion.DeleteDocument(ingestion_pb2.DeleteDocumentRequest(document_id=created.document_id))
+    document = ingestion.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=created.document_id))
+    assert document.deleted and document.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_DELETED
+    assert read_raw_object(stack.endpoints.nats, name) is None
+
+
+def read_raw_object(nats_url: str, name: str) -> bytes | None:
+    """An object from the raw-documents bucket, or None when absent."""
 
     async def read() -> bytes | None:
-        nc = await nats.connect(stack.endpoints.nats)
+        nc = await nats.connect(nats_url)
         try:
             bucket = await nc.jetstream().object_store("documents-raw")
             try:
@@ -450,8 +468,98 @@ def test_original_bytes_live_in_the_object_store_until_the_document_is_deleted(
         finally:
             await nc.close()
 
-    assert asyncio.run(read()) == content
-    ingestion.DeleteDocument(ingestion_pb2.DeleteDocumentRequest(document_id=created.document_id))
-    document = ingestion.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=created.document_id))
-    assert document.deleted and document.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_DELETED
-    assert asyncio.run(read()) is None
+    return asyncio.run(read())
+
+
+def with_attachment(docx_bytes: bytes, size: int) -> bytes:
+    """The Word document plus an incompressible media part, as a report full of scanned figures would be."""
+    buffer = io.BytesIO(docx_bytes)
+    with zipfile.ZipFile(buffer, "a", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("word/media/scan.bin", os.urandom(size))
+    return buffer.getvalue()
+
+
+def stream_requests(
+    header: ingestion_pb2.DocumentHeader, content: bytes, piece: int = 256 * 1024
+) -> Iterator[ingestion_pb2.IngestStreamRequest]:
+    yield ingestion_pb2.IngestStreamRequest(header=header)
+    for start in range(0, len(content), piece):
+        yield ingestion_pb2.IngestStreamRequest(content=content[start : start + piece])
+
+
+def test_a_document_over_the_unary_limit_streams_in_and_its_bytes_are_kept_whole(
+    stack: Stack, channels: dict[str, grpc.Channel]
+) -> None:
+    """Ingest refuses 3 MiB and points to IngestStream; IngestStream takes it, indexes it and stores the bytes."""
+    content = with_attachment(handbook(), 3 * 1024 * 1024)
+    header = ingestion_pb2.DocumentHeader(source_uri="kb://handbook-scanned.docx")
+    stub = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    with pytest.raises(grpc.RpcError) as error:
+        stub.Ingest(ingestion_pb2.IngestRequest(header=header, content=content))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "IngestStream" in error.value.details()
+
+    created = stub.IngestStream(stream_requests(header, content))
+    assert created.outcome == ingestion_pb2.INGEST_OUTCOME_CREATED
+    assert created.content_hash == hashlib.sha256(content).hexdigest()
+    again = stub.IngestStream(stream_requests(header, content, piece=100_000))
+    assert again.outcome == ingestion_pb2.INGEST_OUTCOME_UNCHANGED and again.version == created.version
+    assert read_raw_object(stack.endpoints.nats, f"default/{created.document_id}/v1") == content
+
+    def indexed() -> ingestion_pb2.Document | None:
+        document = stub.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=created.document_id))
+        return document if document.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED else None
+
+    assert eventually(indexed, timeout_s=120).versions[-1].chunk_count == created.chunk_count
+    hits = retrieval_pb2_grpc.RetrievalStub(channels["retrieval"]).Search(
+        retrieval_pb2.SearchRequest(query="How many days of leave does everyone get?", top_k=3)
+    )
+    assert any(h.chunk.document_id == created.document_id for h in hits.hits)
+
+
+@pytest.mark.parametrize(
+    ("messages", "needle"),
+    [
+        ([], "stream was empty"),
+        ([ingestion_pb2.IngestStreamRequest(content=b"text first")], "first message must carry the header"),
+        (
+            [
+                ingestion_pb2.IngestStreamRequest(header=ingestion_pb2.DocumentHeader(source_uri="kb://twice.md")),
+                ingestion_pb2.IngestStreamRequest(header=ingestion_pb2.DocumentHeader(source_uri="kb://twice.md")),
+            ],
+            "header sent twice",
+        ),
+        (
+            [ingestion_pb2.IngestStreamRequest(header=ingestion_pb2.DocumentHeader(source_uri="kb://nothing.md"))],
+            "content is empty",
+        ),
+    ],
+)
+def test_ingest_stream_refuses_malformed_streams(
+    channels: dict[str, grpc.Channel], messages: list[ingestion_pb2.IngestStreamRequest], needle: str
+) -> None:
+    stub = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    with pytest.raises(grpc.RpcError) as error:
+        stub.IngestStream(iter(messages))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert needle in error.value.details()
+
+
+def test_a_stream_over_the_limit_is_refused_and_leaves_nothing_behind(
+    stack: Stack, channels: dict[str, grpc.Channel]
+) -> None:
+    """The limit is enforced as bytes arrive; no document record, object or spool file remains."""
+    header = ingestion_pb2.DocumentHeader(source_uri="kb://too-big.md")
+    content = b"# Big\n\n" + b"word " * (STREAM_LIMIT // 5 + 1000)
+    stub = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    with pytest.raises(grpc.RpcError) as error:
+        stub.IngestStream(stream_requests(header, content))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "streaming limit" in error.value.details()
+    document_id = ids.document_id("default", "kb://too-big.md")
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=document_id))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert read_raw_object(stack.endpoints.nats, f"default/{document_id}/v1") is None
+    spool = stack.data_dir / "spool"
+    assert not spool.exists() or not any(spool.iterdir())

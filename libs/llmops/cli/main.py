@@ -28,6 +28,7 @@ from llmops.auth import CLEARANCE_HEADER, GROUPS_HEADER
 from llmops.cli.client import service_address
 from llmops.cli.sample import SAMPLE_DATASET, sample_documents
 from llmops.cli.stack import SERVICES, Stack
+from llmops.cli.uploads import DocumentSource, upload_all, wait_indexed
 
 app = typer.Typer(
     help="llmops: governed RAG over NATS JetStream, gRPC and Triton.",
@@ -77,20 +78,6 @@ def serve(services: Annotated[list[str], typer.Argument(help=f"one or more of: {
     asyncio.run(run())
 
 
-def _wait_indexed(stub: ingestion_pb2_grpc.IngestionStub, document_ids: list[str], timeout_s: float) -> list[str]:
-    """Polls until every document's latest version is INDEXED; returns those that are not."""
-    pending = set(document_ids)
-    deadline = time.monotonic() + timeout_s
-    while pending and time.monotonic() < deadline:
-        for document_id in list(pending):
-            document = stub.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=document_id), timeout=10)
-            if document.versions and document.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED:
-                pending.discard(document_id)
-        if pending:
-            time.sleep(0.5)
-    return sorted(pending)
-
-
 CLASSIFICATIONS = {
     "public": common_pb2.CLASSIFICATION_PUBLIC,
     "internal": common_pb2.CLASSIFICATION_INTERNAL,
@@ -100,7 +87,7 @@ CLASSIFICATIONS = {
 
 
 def _ingest_all(
-    documents: list[tuple[str, str, bytes, str]],
+    sources: list[DocumentSource],
     dataset: str,
     address: str,
     *,
@@ -108,47 +95,43 @@ def _ingest_all(
     as_json: bool,
     classification: str = "internal",
     groups: list[str] | None = None,
+    parallel: int = 4,
 ) -> int:
-    """Ingests (source_uri, title, content, mime_type) documents with a progress bar; returns failures."""
-    results: list[dict[str, Any]] = []
-    failures = 0
+    """Ingests documents with progress bars for upload and indexing; returns the number that failed."""
+
+    def header_for(source: DocumentSource) -> ingestion_pb2.DocumentHeader:
+        return ingestion_pb2.DocumentHeader(
+            source_uri=source.source_uri,
+            title=source.title,
+            dataset=dataset,
+            mime_type=source.mime_type,
+            classification=CLASSIFICATIONS[classification],
+            allowed_groups=groups or [],
+        )
+
     with grpc.insecure_channel(address) as channel:
         stub = ingestion_pb2_grpc.IngestionStub(channel)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, disable=as_json) as progress:
-            task = progress.add_task("ingesting", total=len(documents))
-            for source_uri, title, content, mime_type in documents:
-                header = ingestion_pb2.DocumentHeader(
-                    source_uri=source_uri,
-                    title=title,
-                    dataset=dataset,
-                    mime_type=mime_type,
-                    classification=CLASSIFICATIONS[classification],
-                    allowed_groups=groups or [],
-                )
-                try:
-                    response = stub.Ingest(ingestion_pb2.IngestRequest(header=header, content=content), timeout=60)
-                except grpc.RpcError as exc:
-                    failures += 1
-                    results.append({"source_uri": source_uri, "error": f"{exc.code().name}: {exc.details()}"})
-                    if not as_json:
-                        console.print(f"[red]✗[/red] {source_uri}: {exc.details()}")
-                else:
-                    results.append(
-                        {"source_uri": source_uri, **MessageToDict(response, preserving_proto_field_name=True)}
-                    )
-                progress.advance(task)
-            if wait:
-                ids = [r["document_id"] for r in results if "document_id" in r]
-                progress.update(task, description="indexing")
-                late = _wait_indexed(stub, ids, timeout_s=600)
+            uploading = progress.add_task("uploading", total=len(sources))
+
+            def on_done(result: dict[str, Any]) -> None:
+                if "error" in result and not as_json:
+                    progress.console.print(f"[red]✗[/red] {result['source_uri']}: {result['error']}")
+                progress.advance(uploading)
+
+            results = upload_all(stub, sources, header_for, parallel=parallel, on_done=on_done)
+            ids = [r["document_id"] for r in results if "document_id" in r]
+            if wait and ids:
+                indexing = progress.add_task("indexing", total=len(ids))
+                late = wait_indexed(stub, ids, 600, lambda done: progress.update(indexing, completed=done))
                 if late:
                     console.print(f"[yellow]{len(late)} document(s) not indexed yet[/yellow]")
+    failures = sum(1 for r in results if "error" in r)
     if as_json:
         _emit_json(results)
     else:
-        done = len(results) - failures
-        console.print(f"ingested {done} document(s), {failures} failed")
+        console.print(f"ingested {len(results) - failures} document(s), {failures} failed")
     return failures
 
 
@@ -168,29 +151,38 @@ def ingest(
     group: Annotated[list[str] | None, typer.Option(help="only members of this group may read (repeatable)")] = None,
     wait: Annotated[bool, typer.Option(help="wait until every document is searchable")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print machine-readable results")] = False,
+    parallel: Annotated[int, typer.Option(min=1, max=32, help="uploads in flight at once")] = 4,
     url: Annotated[str | None, typer.Option(help="ingestion service host:port")] = None,
 ) -> None:
-    """Ingest documents; a file whose content did not change is a no-op."""
+    """Ingest documents (streamed from disk); a file whose content did not change is a no-op."""
     if classification not in CLASSIFICATIONS:
         raise _fail(f"--classification must be one of {', '.join(CLASSIFICATIONS)}", 2)
-    documents = []
+    sources = []
     for path in _files(paths):
         if not path.is_file():
             raise _fail(f"{path} does not exist")
-        documents.append((path.resolve().as_uri(), "", path.read_bytes(), ""))
-    if not documents:
+        sources.append(DocumentSource.file(path))
+    if not sources:
         raise _fail("no .txt, .md, .html, .pdf or .docx files found")
     failures = _ingest_all(
-        documents,
+        sources,
         dataset,
         service_address("ingestion", url),
         wait=wait,
         as_json=as_json,
         classification=classification,
         groups=group,
+        parallel=parallel,
     )
     if failures:
         raise typer.Exit(1)
+
+
+def _sample_sources() -> list[DocumentSource]:
+    return [
+        DocumentSource(d.source_uri, content=d.text.encode(), title=d.title, mime_type="text/plain")
+        for d in sample_documents()
+    ]
 
 
 @app.command("sample-data")
@@ -199,8 +191,7 @@ def sample_data(
     url: Annotated[str | None, typer.Option(help="ingestion service host:port")] = None,
 ) -> None:
     """Ingest CPython's documentation topics (pydoc_data.topics) as the `python-docs` dataset."""
-    documents = [(d.source_uri, d.title, d.text.encode(), "text/plain") for d in sample_documents()]
-    if _ingest_all(documents, SAMPLE_DATASET, service_address("ingestion", url), wait=True, as_json=as_json):
+    if _ingest_all(_sample_sources(), SAMPLE_DATASET, service_address("ingestion", url), wait=True, as_json=as_json):
         raise typer.Exit(1)
 
 
@@ -334,8 +325,7 @@ def dev(
             table.add_row(name, address)
         console.print(table)
         if sample:
-            documents = [(d.source_uri, d.title, d.text.encode(), "text/plain") for d in sample_documents()]
-            _ingest_all(documents, SAMPLE_DATASET, endpoints.grpc["ingestion"], wait=True, as_json=False)
+            _ingest_all(_sample_sources(), SAMPLE_DATASET, endpoints.grpc["ingestion"], wait=True, as_json=False)
             console.print(f"ready in {time.monotonic() - started:.1f} s")
         console.print('try: [bold]llmops ask "How does the with statement work?"[/bold]   (Ctrl-C stops)')
         stop = False

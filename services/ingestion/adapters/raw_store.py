@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
+
+from services.ingestion.upload import Upload
 
 
 class RawStore(Protocol):
     """Keeps each version's original bytes."""
 
-    async def put(self, name: str, content: bytes) -> None: ...
+    async def put(self, name: str, content: Upload) -> None: ...
     async def get(self, name: str) -> bytes | None: ...
     async def delete(self, name: str) -> None: ...
 
@@ -29,8 +32,10 @@ class ObjectStoreRawStore:
             self._bucket = await self._open_bucket()
         return self._bucket
 
-    async def put(self, name: str, content: bytes) -> None:
-        await (await self._get_bucket()).put(name, content)
+    async def put(self, name: str, content: Upload) -> None:
+        # The object store reads the file in chunks, so a large spooled upload is never loaded whole.
+        # nats-py reads any file with `readinto` (in its executor); its annotation names only BufferedIOBase.
+        await (await self._get_bucket()).put(name, cast(io.BufferedIOBase, content.open()))
 
     async def get(self, name: str) -> bytes | None:
         try:
@@ -49,7 +54,7 @@ class ObjectStoreRawStore:
 class NoRawStore:
     """Keeps nothing; for unit tests of the use cases that do not concern raw bytes."""
 
-    async def put(self, name: str, content: bytes) -> None:
+    async def put(self, name: str, content: Upload) -> None:
         return
 
     async def get(self, name: str) -> bytes | None:

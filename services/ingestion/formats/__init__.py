@@ -7,7 +7,20 @@ Bad input is refused with an `InvalidArgument` a person can act on; no library e
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from typing import IO
+
+Source = bytes | IO[bytes]
+"""What binary extractors read: bytes, or a seekable file (a large upload spooled to disk)."""
+
+
+def as_stream(source: Source) -> IO[bytes]:
+    """A seekable file over the source, positioned at its start."""
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    source.seek(0)
+    return source
 
 
 @dataclass(frozen=True)

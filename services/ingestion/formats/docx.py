@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import re
 import zipfile
+from typing import IO
 
 import docx
 from docx.styles.style import CharacterStyle
@@ -12,18 +12,18 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from llmops.errors import InvalidArgument
-from services.ingestion.formats import Extracted, TextBuilder
+from services.ingestion.formats import Extracted, Source, TextBuilder, as_stream
 
 MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
 """Refuse archives that inflate past this (zip bombs); real Word documents are far smaller."""
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
 
 
-def extract(content: bytes) -> Extracted:
+def extract(content: Source) -> Extracted:
     """Body paragraphs and tables in document order; the core-properties title, else a "Title" paragraph."""
-    _check_archive(content)
+    _check_archive(as_stream(content))
     try:
-        document = docx.Document(io.BytesIO(content))
+        document = docx.Document(as_stream(content))
         out = TextBuilder()
         styled_title = ""
         for item in document.iter_inner_content():
@@ -44,10 +44,10 @@ def extract(content: bytes) -> Extracted:
     return Extracted(text=text, headings=tuple(out.headings), title=core_title or styled_title)
 
 
-def _check_archive(content: bytes) -> None:
+def _check_archive(stream: IO[bytes]) -> None:
     hint = "; old .doc files (Word 97–2003) are not supported: save the file as .docx"
     try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        with zipfile.ZipFile(stream) as archive:
             names = {info.filename for info in archive.infolist()}
             inflated = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, ValueError, OSError) as exc:

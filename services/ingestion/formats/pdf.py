@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import io
+from typing import IO
 
 from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from llmops.errors import InvalidArgument
-from services.ingestion.formats import Extracted
+from services.ingestion.formats import Extracted, Source, as_stream
 
 _PAGE_BREAK = "\n\n"
 
 
-def extract(content: bytes) -> Extracted:
+def extract(content: Source) -> Extracted:
     """The text layer of every page, pages separated by a blank line; `pages` holds where each starts."""
-    if not content.lstrip()[:5].startswith(b"%PDF"):
+    stream = as_stream(content)
+    head = stream.read(1024)
+    stream.seek(0)
+    if not head.lstrip()[:5].startswith(b"%PDF"):
         raise InvalidArgument("could not read the PDF: the file does not start with %PDF, so it is not a PDF")
     try:
-        texts, info_title = _read(content)
+        texts, info_title = _read(stream)
     except InvalidArgument:
         raise
     except (FileNotDecryptedError, DependencyError) as exc:
@@ -41,8 +44,8 @@ def extract(content: bytes) -> Extracted:
     return Extracted(text=_PAGE_BREAK.join(texts), pages=tuple(pages), title=info_title)
 
 
-def _read(content: bytes) -> tuple[list[str], str]:
-    reader = PdfReader(io.BytesIO(content))
+def _read(stream: IO[bytes]) -> tuple[list[str], str]:
+    reader = PdfReader(stream)
     if reader.is_encrypted and not reader.decrypt(""):  # an empty user password opens owner-locked files
         raise _encrypted()
     texts = [_clean(page.extract_text() or "") for page in reader.pages]
