@@ -90,6 +90,26 @@ class ChunkIndex:
         )
         return int(points[0].payload["version"]) if points and points[0].payload else None
 
+    async def version_counts(self, document_id: str) -> dict[int, int]:
+        """How many points each indexed version of a document has; one pass over the document's points."""
+        await self.ensure_collection()
+        counts: dict[int, int] = {}
+        offset: Any = None
+        while True:
+            points, offset = await self.client.scroll(
+                self.collection,
+                scroll_filter=_match(document_id=document_id),
+                limit=1024,
+                offset=offset,
+                with_payload=["version"],
+                with_vectors=False,
+            )
+            for point in points:
+                version = int((point.payload or {})["version"])
+                counts[version] = counts.get(version, 0) + 1
+            if offset is None:
+                return counts
+
     async def delete_document(self, document_id: str, *, below_version: int | None = None) -> None:
         """Removes a document's points, or only those of versions older than `below_version`."""
         await self.ensure_collection()

@@ -24,24 +24,21 @@ class EmbeddingApp:
 
     async def on_chunked(self, event: DocumentChunked) -> None:
         """Embeds and upserts a part, removes superseded versions' points, then publishes `indexed`."""
-        newest = await self.index.newest_version(event.document_id)
-        if newest is not None and newest > event.version:
-            log.info("skipping superseded version", document_id=event.document_id, version=event.version)
-            return
         vectors = await self.embedder.embed([c.text for c in event.chunks])
         await self.index.upsert(points_for(event, vectors))
-        # Events are handled concurrently (and by several replicas): a newer version may have completed while
-        # this one was embedding, and its cleanup may have run before our upsert. Checking again after the
-        # upsert closes that window: whoever writes last sees the other's points and removes the stale ones.
-        newest = await self.index.newest_version(event.document_id)
-        if newest is not None and newest > event.version:
+        # One look at the document's points after the upsert decides the rest. Events are handled concurrently
+        # (and by several replicas), so a newer version may have completed while this one was embedding and its
+        # cleanup may have run before our upsert: whoever writes last sees the other's points and removes the
+        # stale ones. Retrieval shows each document's newest version only, so no reader sees both meanwhile.
+        versions = await self.index.version_counts(event.document_id)
+        newest = max(versions, default=event.version)
+        if newest > event.version:
             await self.index.delete_document(event.document_id, below_version=newest)
-            log.info("dropped points of a version superseded while embedding", document_id=event.document_id)
+            log.info("dropped points of a superseded version", document_id=event.document_id, version=event.version)
             return
-        # Older versions go only once every chunk of this one is in, so no reader finds neither; until then
-        # retrieval shows each document's newest version only, so no reader sees both.
-        complete = await self.index.count(document_id=event.document_id, version=event.version) >= event.total_chunks
-        if event.version > 1 and complete:
+        # Older versions go only once every chunk of this one is in, so no reader finds neither.
+        complete = versions.get(event.version, 0) >= event.total_chunks
+        if complete and any(v < event.version for v in versions):
             await self.index.delete_document(event.document_id, below_version=event.version)
         await self.bus.publish(indexed_event(event, self.embedder.model_name))
 

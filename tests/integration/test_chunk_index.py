@@ -129,6 +129,14 @@ async def test_newest_version_is_the_highest_whatever_the_write_order(index: Chu
     assert await index.newest_version("other") == 11
 
 
+async def test_version_counts_tally_each_version_of_one_document(index: ChunkIndex) -> None:
+    """One pass gives what indexing needs: the newest version and whether a version is complete."""
+    await index.upsert([point("doc", 1, i, axis=i) for i in range(3)] + [point("doc", 2, 0, axis=5)])
+    await index.upsert([point("other", 7, 0, axis=6)])
+    assert await index.version_counts("doc") == {1: 3, 2: 1}
+    assert await index.version_counts("missing") == {}
+
+
 async def test_deleting_below_a_version_removes_only_older_versions_of_that_document(index: ChunkIndex) -> None:
     """delete_document(below_version=2) keeps versions 2 and 3 and other documents."""
     await index.upsert(
