@@ -110,6 +110,31 @@ class ChunkIndex:
             if offset is None:
                 return counts
 
+    async def known_vectors(
+        self, document_id: str, *, below_version: int, embedding_model: str
+    ) -> dict[str, list[float]]:
+        """Dense vectors of a document's older chunks by text, from the same model: reusable for unchanged text."""
+        await self.ensure_collection()
+        condition = _match(document_id=document_id, embedding_model=embedding_model)
+        condition.must.append(models.FieldCondition(key="version", range=models.Range(lt=below_version)))  # type: ignore[union-attr]
+        known: dict[str, list[float]] = {}
+        offset: Any = None
+        while True:
+            points, offset = await self.client.scroll(
+                self.collection,
+                scroll_filter=condition,
+                limit=256,
+                offset=offset,
+                with_payload=["text"],
+                with_vectors=[DENSE],
+            )
+            for point in points:
+                vector = _dense(point.vector)
+                if vector is not None:
+                    known[str((point.payload or {}).get("text", ""))] = vector
+            if offset is None:
+                return known
+
     async def delete_document(self, document_id: str, *, below_version: int | None = None) -> None:
         """Removes a document's points, or only those of versions older than `below_version`."""
         await self.ensure_collection()

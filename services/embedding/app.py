@@ -9,7 +9,7 @@ from llmops.events import DocumentChunked, DocumentDeleted
 from llmops.logging import get_logger
 from llmops.vectorstore import ChunkIndex
 from services.embedding.adapters.sentence_model import Embedder
-from services.embedding.core import indexed_event, points_for, validate_texts
+from services.embedding.core import indexed_event, points_for, texts_to_embed, validate_texts
 
 log = get_logger(__name__)
 
@@ -24,8 +24,17 @@ class EmbeddingApp:
 
     async def on_chunked(self, event: DocumentChunked) -> None:
         """Embeds and upserts a part, removes superseded versions' points, then publishes `indexed`."""
-        vectors = await self.embedder.embed([c.text for c in event.chunks])
-        await self.index.upsert(points_for(event, vectors))
+        texts = [c.text for c in event.chunks]
+        model = self.embedder.model_name
+        known = (
+            await self.index.known_vectors(event.document_id, below_version=event.version, embedding_model=model)
+            if event.version > 1
+            else {}
+        )
+        missing = texts_to_embed(texts, known)
+        if missing:
+            known.update(zip(missing, await self.embedder.embed(missing), strict=True))
+        await self.index.upsert(points_for(event, [known[t] for t in texts], model))
         # One look at the document's points after the upsert decides the rest. Events are handled concurrently
         # (and by several replicas), so a newer version may have completed while this one was embedding and its
         # cleanup may have run before our upsert: whoever writes last sees the other's points and removes the

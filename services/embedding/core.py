@@ -13,10 +13,11 @@ MAX_TEXTS_PER_REQUEST = 256
 MAX_TEXT_CHARS = 8192
 
 
-def chunk_payload(event: DocumentChunked, index: int) -> dict[str, Any]:
-    """The Qdrant payload of one chunk: what retrieval filters on and what citations show."""
+def chunk_payload(event: DocumentChunked, index: int, embedding_model: str = "") -> dict[str, Any]:
+    """The Qdrant payload of one chunk: what retrieval filters on, what citations show, which model embedded it."""
     chunk = event.chunks[index]
     return {
+        "embedding_model": embedding_model,
         "tenant": event.tenant,
         "document_id": event.document_id,
         "version": event.version,
@@ -34,12 +35,14 @@ def chunk_payload(event: DocumentChunked, index: int) -> dict[str, Any]:
     }
 
 
-def points_for(event: DocumentChunked, vectors: Sequence[Sequence[float]]) -> list[ChunkPoint]:
+def points_for(
+    event: DocumentChunked, vectors: Sequence[Sequence[float]], embedding_model: str = ""
+) -> list[ChunkPoint]:
     """One point per chunk; the id is the chunk id, so a redelivered event overwrites the same points."""
     if len(vectors) != len(event.chunks):
         raise ValueError(f"{len(vectors)} vectors for {len(event.chunks)} chunks")
     return [
-        ChunkPoint(chunk.chunk_id, vector, chunk_payload(event, i))
+        ChunkPoint(chunk.chunk_id, vector, chunk_payload(event, i, embedding_model))
         for i, (chunk, vector) in enumerate(zip(event.chunks, vectors, strict=True))
     ]
 
@@ -69,3 +72,12 @@ def validate_texts(texts: Sequence[str]) -> None:
             raise InvalidArgument(f"texts[{i}] is empty")
         if len(text) > MAX_TEXT_CHARS:
             raise InvalidArgument(f"texts[{i}] has {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+
+
+def texts_to_embed(texts: Sequence[str], known: dict[str, list[float]]) -> list[str]:
+    """The distinct texts without a vector yet, in first-seen order.
+
+    A new version usually repeats most of the previous one's chunks (an edit touches a few paragraphs); their
+    vectors are reused, so an update costs the model only what changed.
+    """
+    return [t for t in dict.fromkeys(texts) if t not in known]

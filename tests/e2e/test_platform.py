@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -374,6 +375,26 @@ def test_a_pdf_is_ingested_with_page_numbers_and_answers_cite_it(channels: dict[
     assert "seven thirty" in answer.answer
     cited = [c for c in answer.citations if c.document_id == response.document_id]
     assert cited and cited[0].location.page == 1
+
+
+def test_the_cli_ingests_a_folder_of_pdfs_and_cites_the_page_of_the_answer(stack: Stack, tmp_path: Path) -> None:
+    """The README's flow: `llmops ingest policies/` (PDFs, streamed), then `llmops ask` citing file and page."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "travel.pdf").write_bytes(
+        make_pdf([["Book flights through the travel desk."], ["Rail travel is first class above four hours."]])
+    )
+    (policies / "remote.pdf").write_bytes(make_pdf([["Remote work is allowed three days a week."]]))
+    ingested = run_cli(stack, "ingest", str(policies), "--dataset", "policies", "--parallel", "2")
+    assert ingested.returncode == 0, ingested.stderr
+    assert "ingested 2 document(s), 0 failed" in ingested.stderr
+
+    asked = run_cli(stack, "ask", "When is rail travel first class?", "--dataset", "policies")
+    assert asked.returncode == 0, asked.stderr
+    answer, *sources = asked.stdout.strip().splitlines()
+    assert "first class above four hours" in answer
+    travel = (policies / "travel.pdf").as_uri()
+    assert any(re.search(rf"\({re.escape(travel)}, p\. [12]", line) for line in sources), sources
 
 
 def test_a_dataset_version_freezes_the_current_document_versions(

@@ -12,6 +12,7 @@ from services.embedding.core import (
     MAX_TEXTS_PER_REQUEST,
     indexed_event,
     points_for,
+    texts_to_embed,
     validate_texts,
 )
 
@@ -52,10 +53,11 @@ def event(version: int = 1, texts: tuple[str, ...] = ("alpha beta", "gamma delta
 def test_points_use_chunk_ids_and_carry_what_retrieval_and_citations_need() -> None:
     """One point per chunk, id = chunk id, payload with tenant, document, version, text and position."""
     chunked = event(version=2)
-    points = points_for(chunked, [[1.0, 0.0], [0.0, 1.0]])
+    points = points_for(chunked, [[1.0, 0.0], [0.0, 1.0]], "minilm")
     assert [p.chunk_id for p in points] == [ids.chunk_id(DOCUMENT, 2, 3), ids.chunk_id(DOCUMENT, 2, 4)]
     assert [list(p.vector) for p in points] == [[1.0, 0.0], [0.0, 1.0]]
     assert points[1].payload == {
+        "embedding_model": "minilm",
         "tenant": "acme",
         "document_id": DOCUMENT,
         "version": 2,
@@ -116,3 +118,15 @@ def test_invalid_texts_are_refused_naming_the_problem(texts: list[str], needle: 
     """Each refusal says which text and which limit."""
     with pytest.raises(InvalidArgument, match=needle):
         validate_texts(texts)
+
+
+def test_only_texts_without_a_vector_are_embedded_once_each_in_order() -> None:
+    known = {"unchanged paragraph": [0.1, 0.2]}
+    texts = ["new intro", "unchanged paragraph", "new intro", "new ending"]
+    assert texts_to_embed(texts, known) == ["new intro", "new ending"]
+    assert texts_to_embed(["unchanged paragraph"], known) == []
+
+
+def test_each_point_records_the_model_that_embedded_it() -> None:
+    points = points_for(event(), [[0.1], [0.2]], "sentence-transformers/all-MiniLM-L6-v2")
+    assert {p.payload["embedding_model"] for p in points} == {"sentence-transformers/all-MiniLM-L6-v2"}

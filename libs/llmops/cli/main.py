@@ -233,12 +233,15 @@ def ask(
         # One line per cited document; chunks of the same document share it.
         numbers: dict[str, list[int]] = {}
         titles: dict[str, str] = {}
+        pages: dict[str, set[int]] = {}
         for c in done.citations:
             numbers.setdefault(c.source_uri, []).append(c.number)
             titles[c.source_uri] = c.title or c.source_uri
+            pages.setdefault(c.source_uri, set()).update([c.location.page] if c.location.page else [])
         for uri, cited in numbers.items():
             marks = "".join(f"[{n}]" for n in cited)
-            out.print(f"{marks} {titles[uri]} ({uri})", markup=False, highlight=False, soft_wrap=True)
+            where = f", p. {', '.join(str(p) for p in sorted(pages[uri]))}" if pages[uri] else ""
+            out.print(f"{marks} {titles[uri]} ({uri}{where})", markup=False, highlight=False, soft_wrap=True)
         t = done.timings
         console.print(
             f"[dim]{done.model} · {done.usage.total_tokens} tokens · retrieve {t.retrieve_ms:.0f} ms · "
