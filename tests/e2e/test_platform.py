@@ -382,7 +382,7 @@ def test_the_cli_ingests_a_folder_of_pdfs_and_cites_the_page_of_the_answer(stack
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "travel.pdf").write_bytes(
-        make_pdf([["Book flights through the travel desk."], ["Rail travel is first class above four hours."]])
+        make_pdf([["Rail travel is first class above four hours."], ["Book flights through the travel desk."]])
     )
     (policies / "remote.pdf").write_bytes(make_pdf([["Remote work is allowed three days a week."]]))
     ingested = run_cli(stack, "ingest", str(policies), "--dataset", "policies", "--parallel", "2")
