@@ -43,12 +43,6 @@ class Upload:
         """All of it, for the formats whose text is needed whole anyway."""
         return self.open().read()
 
-    def head(self, count: int) -> bytes:
-        """The first `count` bytes, to recognise a format by its magic number."""
-        data = self.open().read(count)
-        self._file.seek(0)
-        return data
-
     def close(self) -> None:
         """Frees the spool (deletes its file, if it spilled to disk)."""
         self._file.close()
