@@ -260,17 +260,28 @@ class BudgetAlert(Event):
         return f"{self.tenant}:{self.day}:{self.threshold_percent}"
 
 
+class PromptChange(StrEnum):
+    """What happened to a prompt."""
+
+    CREATED = "created"
+    LABEL_MOVED = "label_moved"
+    ROLLED_BACK = "rolled_back"
+    SPLIT_CHANGED = "split_changed"
+
+
 class PromptChanged(Event):
-    """A prompt version was created or a label moved."""
+    """A prompt version was created, a label moved (rollback included) or the traffic split changed."""
 
     subject: ClassVar[str] = "prompts.v1.changed"
     type: ClassVar[str] = "io.llmops.prompts.changed.v1"
 
     change_id: str
+    change: PromptChange = PromptChange.CREATED
     name: str
     version: int
     label: str = ""
     previous_version: int | None = None
+    split: dict[str, float] = Field(default_factory=dict)
     changed_by: str
     reason: str = ""
 

@@ -37,6 +37,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         retrieval_timeout_s=settings.retrieval_timeout_s,
         generation_timeout_s=settings.generation_timeout_s,
         hybrid=settings.hybrid_search,
+        prompt_name=settings.prompt_name,
     )
     limits = Limits(
         max_query_chars=settings.max_query_chars,

@@ -17,14 +17,13 @@ from llmops.bus import Bus
 from llmops.errors import DeadlineExceeded, DomainError, InvalidArgument, Unavailable
 from llmops.events import CitedSource, InteractionCompleted, Usage
 from llmops.logging import get_logger
+from llmops.prompts.builtin import RAG_PROMPT
 from services.gateway.core import (
     NO_SOURCES_ANSWER,
-    PROMPT_NAME,
-    PROMPT_VERSION,
     Question,
     Source,
     cited_sources,
-    grounded_messages,
+    rag_variables,
 )
 
 log = get_logger(__name__)
@@ -42,8 +41,8 @@ class Answer:
     retrieve_ms: float
     generate_ms: float
     total_ms: float
-    prompt_name: str = PROMPT_NAME
-    prompt_version: int = PROMPT_VERSION
+    prompt_name: str = ""
+    prompt_version: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -88,8 +87,10 @@ class Assistant:
         retrieval_timeout_s: float,
         generation_timeout_s: float,
         hybrid: bool = True,
+        prompt_name: str = RAG_PROMPT,
     ) -> None:
         self.hybrid = hybrid
+        self.prompt_name = prompt_name
         self.retrieval = retrieval
         self.inference = inference
         self.bus = bus
@@ -118,6 +119,7 @@ class Assistant:
         retrieve_ms = (time.perf_counter() - started) * 1000
         yield sources
         model, usage, text, generate_ms = "", Usage(), NO_SOURCES_ANSWER, 0.0
+        prompt_name, prompt_version = "", 0
         if sources:
             pieces: list[str] = []
             async for item in self._generate(principal, question, sources):
@@ -126,6 +128,7 @@ class Assistant:
                     yield item
                 else:
                     model, generate_ms = item.model, item.generate_ms
+                    prompt_name, prompt_version = item.prompt_name, item.prompt_version
                     usage = Usage(
                         prompt_tokens=item.usage.prompt_tokens,
                         completion_tokens=item.usage.completion_tokens,
@@ -146,6 +149,8 @@ class Assistant:
             retrieve_ms=round(retrieve_ms, 2),
             generate_ms=round(generate_ms, 2),
             total_ms=round((time.perf_counter() - started) * 1000, 2),
+            prompt_name=prompt_name,
+            prompt_version=prompt_version,
         )
         await self.bus.publish(self._event(principal, question, answer))
         log.info(
@@ -163,12 +168,7 @@ class Assistant:
         self, principal: Principal, question: Question, sources: list[Source]
     ) -> AsyncIterator[str | inference_pb2.GenerateResponse]:
         request = inference_pb2.GenerateRequest(
-            messages=inference_pb2.Messages(
-                messages=[
-                    inference_pb2.ChatMessage(role=role, content=content)
-                    for role, content in grounded_messages(question.text, sources)
-                ]
-            ),
+            prompt=inference_pb2.PromptRef(name=self.prompt_name, variables=rag_variables(question.text, sources)),
             parameters=common_pb2.GenerationParameters(
                 max_tokens=question.max_tokens, temperature=question.temperature
             ),

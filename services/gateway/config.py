@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmops.prompts.builtin import RAG_PROMPT
 from llmops.settings import CommonSettings, GrpcSettings
 
 
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     default_top_k: int = Field(default=4, gt=0)
     """Sources retrieved when the caller asks for 0."""
     hybrid_search: bool = True
+    prompt_name: str = RAG_PROMPT
+    """Registered prompt answers are generated with (its label or A/B split picks the version)."""
     """Fuse dense and term (sparse) retrieval by reciprocal rank; False = dense only."""
     default_max_tokens: int = Field(default=200, gt=0)
     """Answer length budget when the caller asks for 0."""

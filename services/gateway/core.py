@@ -8,15 +8,6 @@ from dataclasses import dataclass, field
 
 from llmops.errors import InvalidArgument
 
-PROMPT_NAME = "rag-grounded"
-PROMPT_VERSION = 1
-"""The built-in RAG prompt; the prompt registry replaces it with versioned, labelled prompts."""
-
-SYSTEM_PROMPT = (
-    "You are a careful assistant. Answer the question using only the numbered sources below. "
-    "Cite every source you use with its number in square brackets, like [1]. "
-    "If the sources do not contain the answer, say that you cannot answer from the provided sources."
-)
 NO_SOURCES_ANSWER = "I could not find anything in your documents about that, so I cannot answer it."
 MAX_SOURCE_CHARS = 1200
 
@@ -89,16 +80,15 @@ def validate_question(
     )
 
 
-def grounded_messages(question: str, sources: Sequence[Source]) -> list[tuple[str, str]]:
-    """(role, content) pairs: the rules, then numbered sources and the question."""
+def rag_variables(question: str, sources: Sequence[Source]) -> dict[str, str]:
+    """The RAG prompt's variables: numbered `[n] (label) text` source lines, and the question."""
     blocks = []
     for s in sources:
         heading = " > ".join(s.heading_path)
         label = f"{s.title} — {heading}" if heading and heading != s.title else s.title
         body = " ".join(s.text.split())[:MAX_SOURCE_CHARS]
         blocks.append(f"[{s.number}] ({label}) {body}")
-    user = "Sources:\n" + "\n".join(blocks) + f"\n\nQuestion: {question}\n"
-    return [("system", SYSTEM_PROMPT), ("user", user)]
+    return {"sources": "\n".join(blocks), "question": question}
 
 
 def cited_sources(answer: str, sources: Sequence[Source]) -> list[Source]:

@@ -74,6 +74,15 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class PromptUse:
+    """Which registered prompt a generation used; recorded in the response and the interaction."""
+
+    name: str = ""
+    version: int = 0
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class Completion:
     """A finished generation."""
 
@@ -83,6 +92,7 @@ class Completion:
     finish_reason: FinishReason
     time_to_first_token_ms: float
     generate_ms: float
+    prompt: PromptUse = PromptUse()
     extra: dict[str, str] = field(default_factory=dict)
 
 

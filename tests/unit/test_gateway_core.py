@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llmops.errors import InvalidArgument
-from services.gateway.core import Limits, Source, cited_sources, grounded_messages, validate_question
+from services.gateway.core import Limits, Source, cited_sources, rag_variables, validate_question
 
 pytestmark = pytest.mark.unit
 
@@ -36,12 +36,13 @@ def test_bad_questions_are_refused(query: str, top_k: int, max_tokens: int, temp
         validate_question(query, "", top_k, max_tokens, temperature, Limits())
 
 
-def test_the_grounded_prompt_numbers_the_sources_and_ends_with_the_question() -> None:
-    """The model sees [n] (label) text lines, then the question."""
-    (system, user) = grounded_messages("Why?", [source(1, "first  body"), source(2, "second")])
-    assert system[0] == "system" and "[1]" in system[1]
-    assert user[1].startswith("Sources:\n[1] (Doc 1 — Doc > Part) first body\n[2] (Doc 2 — Doc > Part) second")
-    assert user[1].rstrip().endswith("Question: Why?")
+def test_the_rag_prompt_variables_number_the_sources_and_carry_the_question() -> None:
+    """The model sees [n] (label) text lines, whitespace collapsed, and the question as asked."""
+    variables = rag_variables("Why?", [source(1, "first  body"), source(2, "second")])
+    assert variables == {
+        "sources": "[1] (Doc 1 — Doc > Part) first body\n[2] (Doc 2 — Doc > Part) second",
+        "question": "Why?",
+    }
 
 
 def test_citations_follow_the_answer_and_ignore_numbers_never_offered() -> None:

@@ -244,6 +244,7 @@ class GenerationParameters(_message.Message):
     SEED_FIELD_NUMBER: _builtins.int
     STOP_WORDS_FIELD_NUMBER: _builtins.int
     REPETITION_PENALTY_FIELD_NUMBER: _builtins.int
+    RETURN_LOG_PROBS_FIELD_NUMBER: _builtins.int
     max_tokens: _builtins.int
     temperature: _builtins.float
     top_p: _builtins.float
@@ -251,6 +252,8 @@ class GenerationParameters(_message.Message):
     seed: _builtins.int
     repetition_penalty: _builtins.float
     """1 = none; 0 = server default."""
+    return_log_probs: _builtins.bool
+    """ask the model for per-token log-probabilities."""
     @_builtins.property
     def stop_words(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -263,10 +266,11 @@ class GenerationParameters(_message.Message):
         seed: _builtins.int = ...,
         stop_words: _abc.Iterable[_builtins.str] | None = ...,
         repetition_penalty: _builtins.float = ...,
+        return_log_probs: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_tokens", b"max_tokens", "repetition_penalty", b"repetition_penalty", "seed", b"seed", "stop_words", b"stop_words", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_tokens", b"max_tokens", "repetition_penalty", b"repetition_penalty", "return_log_probs", b"return_log_probs", "seed", b"seed", "stop_words", b"stop_words", "temperature", b"temperature", "top_k", b"top_k", "top_p", b"top_p"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

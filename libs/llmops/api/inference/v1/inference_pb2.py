@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from llmops.api.common.v1 import common_pb2 as llmops_dot_api_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'llmops/api/inference/v1/inference.proto\x12\x17llmops.api.inference.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!llmops/api/common/v1/common.proto\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xb1\x01\n\tPromptRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x44\n\tvariables\x18\x04 \x03(\x0b\x32\x31.llmops.api.inference.v1.PromptRef.VariablesEntry\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9e\x02\n\x0fGenerateRequest\x12\x35\n\x08messages\x18\x01 \x01(\x0b\x32!.llmops.api.inference.v1.MessagesH\x00\x12\x34\n\x06prompt\x18\x02 \x01(\x0b\x32\".llmops.api.inference.v1.PromptRefH\x00\x12>\n\nparameters\x18\x03 \x01(\x0b\x32*.llmops.api.common.v1.GenerationParameters\x12\r\n\x05model\x18\x04 \x01(\t\x12\x32\n\tprincipal\x18\x05 \x01(\x0b\x32\x1f.llmops.api.common.v1.Principal\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x07\n\x05input\"B\n\x08Messages\x12\x36\n\x08messages\x18\x01 \x03(\x0b\x32$.llmops.api.inference.v1.ChatMessage\"\x80\x02\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12/\n\x05usage\x18\x03 \x01(\x0b\x32 .llmops.api.common.v1.TokenUsage\x12<\n\rfinish_reason\x18\x04 \x01(\x0e\x32%.llmops.api.inference.v1.FinishReason\x12\x13\n\x0bprompt_name\x18\x05 \x01(\t\x12\x16\n\x0eprompt_version\x18\x06 \x01(\x05\x12\x1e\n\x16time_to_first_token_ms\x18\x07 \x01(\x01\x12\x13\n\x0bgenerate_ms\x18\x08 \x01(\x01\"m\n\x16GenerateStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12\x39\n\x04\x64one\x18\x02 \x01(\x0b\x32).llmops.api.inference.v1.GenerateResponseH\x00\x42\x07\n\x05\x65vent\"\x8b\x02\n\rPromptVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x10\n\x08template\x18\x03 \x01(\t\x12\x11\n\tvariables\x18\x04 \x03(\t\x12>\n\nparameters\x18\x05 \x01(\x0b\x32*.llmops.api.common.v1.GenerationParameters\x12\r\n\x05model\x18\x06 \x01(\t\x12\x0e\n\x06labels\x18\x07 \x03(\t\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\"\xb3\x01\n\x1a\x43reatePromptVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08template\x18\x02 \x01(\t\x12\x11\n\tvariables\x18\x03 \x03(\t\x12>\n\nparameters\x18\x04 \x01(\x0b\x32*.llmops.api.common.v1.GenerationParameters\x12\r\n\x05model\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"@\n\x10GetPromptRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\")\n\x19ListPromptVersionsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"V\n\x1aListPromptVersionsResponse\x12\x38\n\x08versions\x18\x01 \x03(\x0b\x32&.llmops.api.inference.v1.PromptVersion\"?\n\x0fSetLabelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\">\n\x0fRollbackRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t*_\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x32\xdb\x01\n\tInference\x12_\n\x08Generate\x12(.llmops.api.inference.v1.GenerateRequest\x1a).llmops.api.inference.v1.GenerateResponse\x12m\n\x0eGenerateStream\x12(.llmops.api.inference.v1.GenerateRequest\x1a/.llmops.api.inference.v1.GenerateStreamResponse0\x01\x32\x98\x04\n\x07Prompts\x12r\n\x13\x43reatePromptVersion\x12\x33.llmops.api.inference.v1.CreatePromptVersionRequest\x1a&.llmops.api.inference.v1.PromptVersion\x12^\n\tGetPrompt\x12).llmops.api.inference.v1.GetPromptRequest\x1a&.llmops.api.inference.v1.PromptVersion\x12}\n\x12ListPromptVersions\x12\x32.llmops.api.inference.v1.ListPromptVersionsRequest\x1a\x33.llmops.api.inference.v1.ListPromptVersionsResponse\x12\\\n\x08SetLabel\x12(.llmops.api.inference.v1.SetLabelRequest\x1a&.llmops.api.inference.v1.PromptVersion\x12\\\n\x08Rollback\x12(.llmops.api.inference.v1.RollbackRequest\x1a&.llmops.api.inference.v1.PromptVersionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'llmops/api/inference/v1/inference.proto\x12\x17llmops.api.inference.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!llmops/api/common/v1/common.proto\",\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\"\xb1\x01\n\tPromptRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x44\n\tvariables\x18\x04 \x03(\x0b\x32\x31.llmops.api.inference.v1.PromptRef.VariablesEntry\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9e\x02\n\x0fGenerateRequest\x12\x35\n\x08messages\x18\x01 \x01(\x0b\x32!.llmops.api.inference.v1.MessagesH\x00\x12\x34\n\x06prompt\x18\x02 \x01(\x0b\x32\".llmops.api.inference.v1.PromptRefH\x00\x12>\n\nparameters\x18\x03 \x01(\x0b\x32*.llmops.api.common.v1.GenerationParameters\x12\r\n\x05model\x18\x04 \x01(\t\x12\x32\n\tprincipal\x18\x05 \x01(\x0b\x32\x1f.llmops.api.common.v1.Principal\x12\x12\n\nrequest_id\x18\x06 \x01(\tB\x07\n\x05input\"B\n\x08Messages\x12\x36\n\x08messages\x18\x01 \x03(\x0b\x32$.llmops.api.inference.v1.ChatMessage\"\xfb\x03\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12/\n\x05usage\x18\x03 \x01(\x0b\x32 .llmops.api.common.v1.TokenUsage\x12<\n\rfinish_reason\x18\x04 \x01(\x0e\x32%.llmops.api.inference.v1.FinishReason\x12\x13\n\x0bprompt_name\x18\x05 \x01(\t\x12\x16\n\x0eprompt_version\x18\x06 \x01(\x05\x12\x1e\n\x16time_to_first_token_ms\x18\x07 \x01(\x01\x12\x13\n\x0bgenerate_ms\x18\x08 \x01(\x01\x12\x14\n\x0cprompt_label\x18\t \x01(\t\x12\r\n\x05route\x18\n \x01(\t\x12\x15\n\rfailed_models\x18\x0b \x03(\t\x12\x34\n\tlog_probs\x18\x0c \x01(\x0b\x32!.llmops.api.inference.v1.LogProbs\x12R\n\rmodel_metrics\x18\r \x03(\x0b\x32;.llmops.api.inference.v1.GenerateResponse.ModelMetricsEntry\x1a\x33\n\x11ModelMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"7\n\x08LogProbs\x12\x17\n\x0ftoken_log_probs\x18\x01 \x03(\x02\x12\x12\n\ncumulative\x18\x02 \x01(\x01\"m\n\x16GenerateStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12\x39\n\x04\x64one\x18\x02 \x01(\x0b\x32).llmops.api.inference.v1.GenerateResponseH\x00\x42\x07\n\x05\x65vent\"i\n\x0ePromptVariable\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x10\n\x08optional\x18\x03 \x01(\x08\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\t\x12\x11\n\tmax_chars\x18\x05 \x01(\x05\"\xd4\x02\n\rPromptVersion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x10\n\x08template\x18\x03 \x01(\t\x12:\n\tvariables\x18\x04 \x03(\x0b\x32\'.llmops.api.inference.v1.PromptVariable\x12>\n\nparameters\x18\x05 \x01(\x0b\x32*.llmops.api.common.v1.GenerationParameters\x12\r\n\x05model\x18\x06 \x01(\t\x12\x0e\n\x06labels\x18\x07 \x03(\t\x12\x12\n\ncreated_by\x18\x08 \x01(\t\x12.\n\ncreated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\x12\x0e\n\x06system\x18\x0b \x01(\t\x12\x0e\n\x06tenant\x18\x0c \x01(\t\"\xfc\x01\n\x1a\x43reatePromptVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08template\x18\x02 \x01(\t\x12:\n\tvariables\x18\x03 \x03(\x0b\x32\'.llmops.api.inference.v1.PromptVariable\x12>\n\nparameters\x18\x04 \x01(\x0b\x32*.llmops.api.common.v1.GenerationParameters\x12\r\n\x05model\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x0e\n\x06system\x18\x07 \x01(\t\x12\x0e\n\x06labels\x18\x08 \x03(\t\"@\n\x10GetPromptRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\")\n\x19ListPromptVersionsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"V\n\x1aListPromptVersionsResponse\x12\x38\n\x08versions\x18\x01 \x03(\x0b\x32&.llmops.api.inference.v1.PromptVersion\"O\n\x0fSetLabelRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x0e\n\x06reason\x18\x04 \x01(\t\">\n\x0fRollbackRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xa7\x01\n\x0fSetSplitRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x46\n\x07weights\x18\x02 \x03(\x0b\x32\x35.llmops.api.inference.v1.SetSplitRequest.WeightsEntry\x12\x0e\n\x06reason\x18\x03 \x01(\t\x1a.\n\x0cWeightsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x14\n\x12ListPromptsRequest\"N\n\x13ListPromptsResponse\x12\x37\n\x07prompts\x18\x01 \x03(\x0b\x32&.llmops.api.inference.v1.PromptSummary\"\xa8\x02\n\rPromptSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x16\n\x0elatest_version\x18\x03 \x01(\x05\x12\x42\n\x06labels\x18\x04 \x03(\x0b\x32\x32.llmops.api.inference.v1.PromptSummary.LabelsEntry\x12@\n\x05split\x18\x05 \x03(\x0b\x32\x31.llmops.api.inference.v1.PromptSummary.SplitEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x1a,\n\nSplitEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01*_\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x32\xdb\x01\n\tInference\x12_\n\x08Generate\x12(.llmops.api.inference.v1.GenerateRequest\x1a).llmops.api.inference.v1.GenerateResponse\x12m\n\x0eGenerateStream\x12(.llmops.api.inference.v1.GenerateRequest\x1a/.llmops.api.inference.v1.GenerateStreamResponse0\x01\x32\xe0\x05\n\x07Prompts\x12r\n\x13\x43reatePromptVersion\x12\x33.llmops.api.inference.v1.CreatePromptVersionRequest\x1a&.llmops.api.inference.v1.PromptVersion\x12^\n\tGetPrompt\x12).llmops.api.inference.v1.GetPromptRequest\x1a&.llmops.api.inference.v1.PromptVersion\x12}\n\x12ListPromptVersions\x12\x32.llmops.api.inference.v1.ListPromptVersionsRequest\x1a\x33.llmops.api.inference.v1.ListPromptVersionsResponse\x12\\\n\x08SetLabel\x12(.llmops.api.inference.v1.SetLabelRequest\x1a&.llmops.api.inference.v1.PromptVersion\x12\\\n\x08Rollback\x12(.llmops.api.inference.v1.RollbackRequest\x1a&.llmops.api.inference.v1.PromptVersion\x12\\\n\x08SetSplit\x12(.llmops.api.inference.v1.SetSplitRequest\x1a&.llmops.api.inference.v1.PromptSummary\x12h\n\x0bListPrompts\x12+.llmops.api.inference.v1.ListPromptsRequest\x1a,.llmops.api.inference.v1.ListPromptsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PROMPTREF_VARIABLESENTRY']._loaded_options = None
   _globals['_PROMPTREF_VARIABLESENTRY']._serialized_options = b'8\001'
-  _globals['_FINISHREASON']._serialized_start=1867
-  _globals['_FINISHREASON']._serialized_end=1962
+  _globals['_GENERATERESPONSE_MODELMETRICSENTRY']._loaded_options = None
+  _globals['_GENERATERESPONSE_MODELMETRICSENTRY']._serialized_options = b'8\001'
+  _globals['_SETSPLITREQUEST_WEIGHTSENTRY']._loaded_options = None
+  _globals['_SETSPLITREQUEST_WEIGHTSENTRY']._serialized_options = b'8\001'
+  _globals['_PROMPTSUMMARY_LABELSENTRY']._loaded_options = None
+  _globals['_PROMPTSUMMARY_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_PROMPTSUMMARY_SPLITENTRY']._loaded_options = None
+  _globals['_PROMPTSUMMARY_SPLITENTRY']._serialized_options = b'8\001'
+  _globals['_FINISHREASON']._serialized_start=3015
+  _globals['_FINISHREASON']._serialized_end=3110
   _globals['_CHATMESSAGE']._serialized_start=136
   _globals['_CHATMESSAGE']._serialized_end=180
   _globals['_PROMPTREF']._serialized_start=183
@@ -48,25 +56,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MESSAGES']._serialized_start=651
   _globals['_MESSAGES']._serialized_end=717
   _globals['_GENERATERESPONSE']._serialized_start=720
-  _globals['_GENERATERESPONSE']._serialized_end=976
-  _globals['_GENERATESTREAMRESPONSE']._serialized_start=978
-  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1087
-  _globals['_PROMPTVERSION']._serialized_start=1090
-  _globals['_PROMPTVERSION']._serialized_end=1357
-  _globals['_CREATEPROMPTVERSIONREQUEST']._serialized_start=1360
-  _globals['_CREATEPROMPTVERSIONREQUEST']._serialized_end=1539
-  _globals['_GETPROMPTREQUEST']._serialized_start=1541
-  _globals['_GETPROMPTREQUEST']._serialized_end=1605
-  _globals['_LISTPROMPTVERSIONSREQUEST']._serialized_start=1607
-  _globals['_LISTPROMPTVERSIONSREQUEST']._serialized_end=1648
-  _globals['_LISTPROMPTVERSIONSRESPONSE']._serialized_start=1650
-  _globals['_LISTPROMPTVERSIONSRESPONSE']._serialized_end=1736
-  _globals['_SETLABELREQUEST']._serialized_start=1738
-  _globals['_SETLABELREQUEST']._serialized_end=1801
-  _globals['_ROLLBACKREQUEST']._serialized_start=1803
-  _globals['_ROLLBACKREQUEST']._serialized_end=1865
-  _globals['_INFERENCE']._serialized_start=1965
-  _globals['_INFERENCE']._serialized_end=2184
-  _globals['_PROMPTS']._serialized_start=2187
-  _globals['_PROMPTS']._serialized_end=2723
+  _globals['_GENERATERESPONSE']._serialized_end=1227
+  _globals['_GENERATERESPONSE_MODELMETRICSENTRY']._serialized_start=1176
+  _globals['_GENERATERESPONSE_MODELMETRICSENTRY']._serialized_end=1227
+  _globals['_LOGPROBS']._serialized_start=1229
+  _globals['_LOGPROBS']._serialized_end=1284
+  _globals['_GENERATESTREAMRESPONSE']._serialized_start=1286
+  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1395
+  _globals['_PROMPTVARIABLE']._serialized_start=1397
+  _globals['_PROMPTVARIABLE']._serialized_end=1502
+  _globals['_PROMPTVERSION']._serialized_start=1505
+  _globals['_PROMPTVERSION']._serialized_end=1845
+  _globals['_CREATEPROMPTVERSIONREQUEST']._serialized_start=1848
+  _globals['_CREATEPROMPTVERSIONREQUEST']._serialized_end=2100
+  _globals['_GETPROMPTREQUEST']._serialized_start=2102
+  _globals['_GETPROMPTREQUEST']._serialized_end=2166
+  _globals['_LISTPROMPTVERSIONSREQUEST']._serialized_start=2168
+  _globals['_LISTPROMPTVERSIONSREQUEST']._serialized_end=2209
+  _globals['_LISTPROMPTVERSIONSRESPONSE']._serialized_start=2211
+  _globals['_LISTPROMPTVERSIONSRESPONSE']._serialized_end=2297
+  _globals['_SETLABELREQUEST']._serialized_start=2299
+  _globals['_SETLABELREQUEST']._serialized_end=2378
+  _globals['_ROLLBACKREQUEST']._serialized_start=2380
+  _globals['_ROLLBACKREQUEST']._serialized_end=2442
+  _globals['_SETSPLITREQUEST']._serialized_start=2445
+  _globals['_SETSPLITREQUEST']._serialized_end=2612
+  _globals['_SETSPLITREQUEST_WEIGHTSENTRY']._serialized_start=2566
+  _globals['_SETSPLITREQUEST_WEIGHTSENTRY']._serialized_end=2612
+  _globals['_LISTPROMPTSREQUEST']._serialized_start=2614
+  _globals['_LISTPROMPTSREQUEST']._serialized_end=2634
+  _globals['_LISTPROMPTSRESPONSE']._serialized_start=2636
+  _globals['_LISTPROMPTSRESPONSE']._serialized_end=2714
+  _globals['_PROMPTSUMMARY']._serialized_start=2717
+  _globals['_PROMPTSUMMARY']._serialized_end=3013
+  _globals['_PROMPTSUMMARY_LABELSENTRY']._serialized_start=2922
+  _globals['_PROMPTSUMMARY_LABELSENTRY']._serialized_end=2967
+  _globals['_PROMPTSUMMARY_SPLITENTRY']._serialized_start=2969
+  _globals['_PROMPTSUMMARY_SPLITENTRY']._serialized_end=3013
+  _globals['_INFERENCE']._serialized_start=3113
+  _globals['_INFERENCE']._serialized_end=3332
+  _globals['_PROMPTS']._serialized_start=3335
+  _globals['_PROMPTS']._serialized_end=4071
 # @@protoc_insertion_point(module_scope)

@@ -181,6 +181,26 @@ Global___Messages: _TypeAlias = Messages  # noqa: Y015
 class GenerateResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class ModelMetricsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     TEXT_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
@@ -189,6 +209,11 @@ class GenerateResponse(_message.Message):
     PROMPT_VERSION_FIELD_NUMBER: _builtins.int
     TIME_TO_FIRST_TOKEN_MS_FIELD_NUMBER: _builtins.int
     GENERATE_MS_FIELD_NUMBER: _builtins.int
+    PROMPT_LABEL_FIELD_NUMBER: _builtins.int
+    ROUTE_FIELD_NUMBER: _builtins.int
+    FAILED_MODELS_FIELD_NUMBER: _builtins.int
+    LOG_PROBS_FIELD_NUMBER: _builtins.int
+    MODEL_METRICS_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     model: _builtins.str
     finish_reason: Global___FinishReason.ValueType
@@ -196,8 +221,24 @@ class GenerateResponse(_message.Message):
     prompt_version: _builtins.int
     time_to_first_token_ms: _builtins.float
     generate_ms: _builtins.float
+    prompt_label: _builtins.str
+    """the label the version came through ("" for an explicit version)."""
+    route: _builtins.str
+    """the routing rule that chose the model."""
     @_builtins.property
     def usage(self) -> _common_pb2.TokenUsage: ...
+    @_builtins.property
+    def failed_models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """models tried first that failed (the fallback chain's path)."""
+
+    @_builtins.property
+    def log_probs(self) -> Global___LogProbs:
+        """when asked for and the model returns them."""
+
+    @_builtins.property
+    def model_metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """perf metrics the model returned, by output name."""
+
     def __init__(
         self,
         *,
@@ -209,14 +250,42 @@ class GenerateResponse(_message.Message):
         prompt_version: _builtins.int = ...,
         time_to_first_token_ms: _builtins.float = ...,
         generate_ms: _builtins.float = ...,
+        prompt_label: _builtins.str = ...,
+        route: _builtins.str = ...,
+        failed_models: _abc.Iterable[_builtins.str] | None = ...,
+        log_probs: Global___LogProbs | None = ...,
+        model_metrics: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["log_probs", b"log_probs", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["finish_reason", b"finish_reason", "generate_ms", b"generate_ms", "model", b"model", "prompt_name", b"prompt_name", "prompt_version", b"prompt_version", "text", b"text", "time_to_first_token_ms", b"time_to_first_token_ms", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failed_models", b"failed_models", "finish_reason", b"finish_reason", "generate_ms", b"generate_ms", "log_probs", b"log_probs", "model", b"model", "model_metrics", b"model_metrics", "prompt_label", b"prompt_label", "prompt_name", b"prompt_name", "prompt_version", b"prompt_version", "route", b"route", "text", b"text", "time_to_first_token_ms", b"time_to_first_token_ms", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GenerateResponse: _TypeAlias = GenerateResponse  # noqa: Y015
+
+@_typing.final
+class LogProbs(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_LOG_PROBS_FIELD_NUMBER: _builtins.int
+    CUMULATIVE_FIELD_NUMBER: _builtins.int
+    cumulative: _builtins.float
+    @_builtins.property
+    def token_log_probs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    def __init__(
+        self,
+        *,
+        token_log_probs: _abc.Iterable[_builtins.float] | None = ...,
+        cumulative: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cumulative", b"cumulative", "token_log_probs", b"token_log_probs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LogProbs: _TypeAlias = LogProbs  # noqa: Y015
 
 @_typing.final
 class GenerateStreamResponse(_message.Message):
@@ -244,6 +313,40 @@ class GenerateStreamResponse(_message.Message):
 Global___GenerateStreamResponse: _TypeAlias = GenerateStreamResponse  # noqa: Y015
 
 @_typing.final
+class PromptVariable(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    OPTIONAL_FIELD_NUMBER: _builtins.int
+    DEFAULT_FIELD_NUMBER: _builtins.int
+    MAX_CHARS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    description: _builtins.str
+    optional: _builtins.bool
+    """required unless set."""
+    default: _builtins.str
+    """used when optional and not sent."""
+    max_chars: _builtins.int
+    """0 = the registry's default bound."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        optional: _builtins.bool = ...,
+        default: _builtins.str = ...,
+        max_chars: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["default", b"default", "description", b"description", "max_chars", b"max_chars", "name", b"name", "optional", b"optional"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromptVariable: _TypeAlias = PromptVariable  # noqa: Y015
+
+@_typing.final
 class PromptVersion(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -257,14 +360,21 @@ class PromptVersion(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    SYSTEM_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     version: _builtins.int
     template: _builtins.str
+    """the user message, with {{variable}} placeholders."""
     model: _builtins.str
     created_by: _builtins.str
     description: _builtins.str
+    system: _builtins.str
+    """the system message, may use placeholders too."""
+    tenant: _builtins.str
+    """"_shared" for the platform's built-in prompts."""
     @_builtins.property
-    def variables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def variables(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromptVariable]: ...
     @_builtins.property
     def parameters(self) -> _common_pb2.GenerationParameters: ...
     @_builtins.property
@@ -277,17 +387,19 @@ class PromptVersion(_message.Message):
         name: _builtins.str = ...,
         version: _builtins.int = ...,
         template: _builtins.str = ...,
-        variables: _abc.Iterable[_builtins.str] | None = ...,
+        variables: _abc.Iterable[Global___PromptVariable] | None = ...,
         parameters: _common_pb2.GenerationParameters | None = ...,
         model: _builtins.str = ...,
         labels: _abc.Iterable[_builtins.str] | None = ...,
         created_by: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         description: _builtins.str = ...,
+        system: _builtins.str = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "parameters", b"parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "description", b"description", "labels", b"labels", "model", b"model", "name", b"name", "parameters", b"parameters", "template", b"template", "variables", b"variables", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "created_by", b"created_by", "description", b"description", "labels", b"labels", "model", b"model", "name", b"name", "parameters", b"parameters", "system", b"system", "template", b"template", "tenant", b"tenant", "variables", b"variables", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -303,27 +415,36 @@ class CreatePromptVersionRequest(_message.Message):
     PARAMETERS_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    SYSTEM_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     template: _builtins.str
     model: _builtins.str
     description: _builtins.str
+    system: _builtins.str
     @_builtins.property
-    def variables(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def variables(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromptVariable]: ...
     @_builtins.property
     def parameters(self) -> _common_pb2.GenerationParameters: ...
+    @_builtins.property
+    def labels(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """labels to move to the new version (e.g. "staging")."""
+
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         template: _builtins.str = ...,
-        variables: _abc.Iterable[_builtins.str] | None = ...,
+        variables: _abc.Iterable[Global___PromptVariable] | None = ...,
         parameters: _common_pb2.GenerationParameters | None = ...,
         model: _builtins.str = ...,
         description: _builtins.str = ...,
+        system: _builtins.str = ...,
+        labels: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["parameters", b"parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "model", b"model", "name", b"name", "parameters", b"parameters", "template", b"template", "variables", b"variables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "labels", b"labels", "model", b"model", "name", b"name", "parameters", b"parameters", "system", b"system", "template", b"template", "variables", b"variables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -400,19 +521,22 @@ class SetLabelRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     LABEL_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     label: _builtins.str
     version: _builtins.int
+    reason: _builtins.str
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         label: _builtins.str = ...,
         version: _builtins.int = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "name", b"name", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "name", b"name", "reason", b"reason", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -442,3 +566,157 @@ class RollbackRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RollbackRequest: _TypeAlias = RollbackRequest  # noqa: Y015
+
+@_typing.final
+class SetSplitRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class WeightsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    WEIGHTS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    reason: _builtins.str
+    @_builtins.property
+    def weights(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        weights: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "reason", b"reason", "weights", b"weights"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetSplitRequest: _TypeAlias = SetSplitRequest  # noqa: Y015
+
+@_typing.final
+class ListPromptsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPromptsRequest: _TypeAlias = ListPromptsRequest  # noqa: Y015
+
+@_typing.final
+class ListPromptsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def prompts(self) -> _containers.RepeatedCompositeFieldContainer[Global___PromptSummary]: ...
+    def __init__(
+        self,
+        *,
+        prompts: _abc.Iterable[Global___PromptSummary] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["prompts", b"prompts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListPromptsResponse: _TypeAlias = ListPromptsResponse  # noqa: Y015
+
+@_typing.final
+class PromptSummary(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class SplitEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
+    LATEST_VERSION_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    SPLIT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    tenant: _builtins.str
+    latest_version: _builtins.int
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
+    @_builtins.property
+    def split(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        tenant: _builtins.str = ...,
+        latest_version: _builtins.int = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        split: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["labels", b"labels", "latest_version", b"latest_version", "name", b"name", "split", b"split", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromptSummary: _TypeAlias = PromptSummary  # noqa: Y015

@@ -175,6 +175,16 @@ class PromptsStub:
                 request_serializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.RollbackRequest.SerializeToString,
                 response_deserializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.PromptVersion.FromString,
                 _registered_method=True)
+        self.SetSplit = channel.unary_unary(
+                '/llmops.api.inference.v1.Prompts/SetSplit',
+                request_serializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.SetSplitRequest.SerializeToString,
+                response_deserializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.PromptSummary.FromString,
+                _registered_method=True)
+        self.ListPrompts = channel.unary_unary(
+                '/llmops.api.inference.v1.Prompts/ListPrompts',
+                request_serializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.ListPromptsRequest.SerializeToString,
+                response_deserializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.ListPromptsResponse.FromString,
+                _registered_method=True)
 
 
 class PromptsServicer:
@@ -211,6 +221,19 @@ class PromptsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetSplit(self, request, context):
+        """Sends a weighted share of users to each label (A/B); a user keeps their label while the split holds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPrompts(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromptsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -238,6 +261,16 @@ def add_PromptsServicer_to_server(servicer, server):
                     servicer.Rollback,
                     request_deserializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.RollbackRequest.FromString,
                     response_serializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.PromptVersion.SerializeToString,
+            ),
+            'SetSplit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSplit,
+                    request_deserializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.SetSplitRequest.FromString,
+                    response_serializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.PromptSummary.SerializeToString,
+            ),
+            'ListPrompts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPrompts,
+                    request_deserializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.ListPromptsRequest.FromString,
+                    response_serializer=llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.ListPromptsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -375,6 +408,60 @@ class Prompts:
             '/llmops.api.inference.v1.Prompts/Rollback',
             llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.RollbackRequest.SerializeToString,
             llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.PromptVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSplit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmops.api.inference.v1.Prompts/SetSplit',
+            llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.SetSplitRequest.SerializeToString,
+            llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.PromptSummary.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPrompts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmops.api.inference.v1.Prompts/ListPrompts',
+            llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.ListPromptsRequest.SerializeToString,
+            llmops_dot_api_dot_inference_dot_v1_dot_inference__pb2.ListPromptsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -71,6 +71,9 @@ class PromptsStub:
     SetLabel: _grpc.UnaryUnaryMultiCallable[_inference_pb2.SetLabelRequest, _inference_pb2.PromptVersion]
     """Moves a label to a version atomically; rollback is a label move."""
     Rollback: _grpc.UnaryUnaryMultiCallable[_inference_pb2.RollbackRequest, _inference_pb2.PromptVersion]
+    SetSplit: _grpc.UnaryUnaryMultiCallable[_inference_pb2.SetSplitRequest, _inference_pb2.PromptSummary]
+    """Sends a weighted share of users to each label (A/B); a user keeps their label while the split holds."""
+    ListPrompts: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ListPromptsRequest, _inference_pb2.ListPromptsResponse]
 
 @_typing.type_check_only
 class PromptsAsyncStub(PromptsStub):
@@ -81,6 +84,9 @@ class PromptsAsyncStub(PromptsStub):
     SetLabel: _aio.UnaryUnaryMultiCallable[_inference_pb2.SetLabelRequest, _inference_pb2.PromptVersion]  # type: ignore[assignment]
     """Moves a label to a version atomically; rollback is a label move."""
     Rollback: _aio.UnaryUnaryMultiCallable[_inference_pb2.RollbackRequest, _inference_pb2.PromptVersion]  # type: ignore[assignment]
+    SetSplit: _aio.UnaryUnaryMultiCallable[_inference_pb2.SetSplitRequest, _inference_pb2.PromptSummary]  # type: ignore[assignment]
+    """Sends a weighted share of users to each label (A/B); a user keeps their label while the split holds."""
+    ListPrompts: _aio.UnaryUnaryMultiCallable[_inference_pb2.ListPromptsRequest, _inference_pb2.ListPromptsResponse]  # type: ignore[assignment]
 
 class PromptsServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -118,5 +124,20 @@ class PromptsServicer(metaclass=_abc_1.ABCMeta):
         request: _inference_pb2.RollbackRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_inference_pb2.PromptVersion, _abc.Awaitable[_inference_pb2.PromptVersion]]: ...
+
+    @_abc_1.abstractmethod
+    def SetSplit(
+        self,
+        request: _inference_pb2.SetSplitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.PromptSummary, _abc.Awaitable[_inference_pb2.PromptSummary]]:
+        """Sends a weighted share of users to each label (A/B); a user keeps their label while the split holds."""
+
+    @_abc_1.abstractmethod
+    def ListPrompts(
+        self,
+        request: _inference_pb2.ListPromptsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_inference_pb2.ListPromptsResponse, _abc.Awaitable[_inference_pb2.ListPromptsResponse]]: ...
 
 def add_PromptsServicer_to_server(servicer: PromptsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
