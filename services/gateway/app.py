@@ -168,7 +168,11 @@ class Assistant:
         self, principal: Principal, question: Question, sources: list[Source]
     ) -> AsyncIterator[str | inference_pb2.GenerateResponse]:
         request = inference_pb2.GenerateRequest(
-            prompt=inference_pb2.PromptRef(name=self.prompt_name, variables=rag_variables(question.text, sources)),
+            prompt=inference_pb2.PromptRef(
+                name=question.prompt_name or self.prompt_name,
+                label=question.prompt_label,
+                variables=rag_variables(question.text, sources),
+            ),
             parameters=common_pb2.GenerationParameters(
                 max_tokens=question.max_tokens, temperature=question.temperature
             ),

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from llmops.errors import InvalidArgument
+from llmops.prompts.core import validate_name
 
 NO_SOURCES_ANSWER = "I could not find anything in your documents about that, so I cannot answer it."
 MAX_SOURCE_CHARS = 1200
@@ -23,6 +24,10 @@ class Question:
     top_k: int
     max_tokens: int
     temperature: float
+    prompt_name: str = ""
+    """A registered prompt taking `sources` and `question`; empty = the gateway's configured one."""
+    prompt_label: str = ""
+    """Label to use (e.g. staging); empty = production, or the user's A/B label."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,15 @@ class Limits:
 
 
 def validate_question(
-    query: str, dataset: str, top_k: int, max_tokens: int, temperature: float, limits: Limits
+    query: str,
+    dataset: str,
+    top_k: int,
+    max_tokens: int,
+    temperature: float,
+    limits: Limits,
+    *,
+    prompt_name: str = "",
+    prompt_label: str = "",
 ) -> Question:
     """A question, or INVALID_ARGUMENT saying what to change."""
     text = query.strip()
@@ -77,6 +90,8 @@ def validate_question(
         top_k=top_k or limits.default_top_k,
         max_tokens=max_tokens or limits.default_max_tokens,
         temperature=temperature,
+        prompt_name=validate_name(prompt_name.strip(), "prompt_name") if prompt_name.strip() else "",
+        prompt_label=validate_name(prompt_label.strip(), "prompt_label") if prompt_label.strip() else "",
     )
 
 

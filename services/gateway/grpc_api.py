@@ -30,6 +30,8 @@ class AssistantServicer(gateway_pb2_grpc.AssistantServicer):
             request.parameters.max_tokens,
             request.parameters.temperature,
             self.limits,
+            prompt_name=request.prompt_name,
+            prompt_label=request.prompt_label,
         )
 
     async def Ask(self, request: pb.AskRequest, context: grpc.aio.ServicerContext) -> pb.AskResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import signal
 import sys
 import time
@@ -16,7 +15,6 @@ from typing import Annotated, Any
 import grpc
 import typer
 from google.protobuf.json_format import MessageToDict
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,6 +24,8 @@ from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
 from llmops.auth import CLEARANCE_HEADER, GROUPS_HEADER
 from llmops.cli.client import service_address
+from llmops.cli.output import console, emit_json, fail, out, rpc_error
+from llmops.cli.prompts import prompts_app
 from llmops.cli.sample import SAMPLE_DATASET, sample_documents
 from llmops.cli.stack import SERVICES, Stack
 from llmops.cli.uploads import DocumentSource, upload_all, wait_indexed
@@ -37,25 +37,8 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-console = Console(stderr=True)
-out = Console()
-
+app.add_typer(prompts_app, name="prompts")
 INGESTIBLE = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def _emit_json(value: Any, indent: int | None = 2) -> None:
-    """Machine-readable output: plain JSON on stdout, never wrapped or coloured."""
-    sys.stdout.write(json.dumps(value, indent=indent) + "\n")
-    sys.stdout.flush()
-
-
-def _rpc_error(exc: grpc.RpcError) -> typer.Exit:
-    return _fail(f"{exc.code().name}: {exc.details()}")
 
 
 @app.command()
@@ -63,7 +46,7 @@ def serve(services: Annotated[list[str], typer.Argument(help=f"one or more of: {
     """Run services in this process until SIGINT/SIGTERM (one service per process in production)."""
     unknown = sorted(set(services) - set(SERVICES))
     if unknown:
-        raise _fail(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(SERVICES)}", 2)
+        raise fail(f"unknown service(s) {', '.join(unknown)}; choose from {', '.join(SERVICES)}", 2)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -129,7 +112,7 @@ def _ingest_all(
                     console.print(f"[yellow]{len(late)} document(s) not indexed yet[/yellow]")
     failures = sum(1 for r in results if "error" in r)
     if as_json:
-        _emit_json(results)
+        emit_json(results)
     else:
         console.print(f"ingested {len(results) - failures} document(s), {failures} failed")
     return failures
@@ -156,14 +139,14 @@ def ingest(
 ) -> None:
     """Ingest documents (streamed from disk); a file whose content did not change is a no-op."""
     if classification not in CLASSIFICATIONS:
-        raise _fail(f"--classification must be one of {', '.join(CLASSIFICATIONS)}", 2)
+        raise fail(f"--classification must be one of {', '.join(CLASSIFICATIONS)}", 2)
     sources = []
     for path in _files(paths):
         if not path.is_file():
-            raise _fail(f"{path} does not exist")
+            raise fail(f"{path} does not exist")
         sources.append(DocumentSource.file(path))
     if not sources:
-        raise _fail("no .txt, .md, .html, .pdf or .docx files found")
+        raise fail("no .txt, .md, .html, .pdf or .docx files found")
     failures = _ingest_all(
         sources,
         dataset,
@@ -217,7 +200,7 @@ def ask(
         try:
             if as_json:
                 response = stub.Ask(request, timeout=300, metadata=metadata)
-                _emit_json(MessageToDict(response, preserving_proto_field_name=True))
+                emit_json(MessageToDict(response, preserving_proto_field_name=True))
                 return
             done: gateway_pb2.AskResponse | None = None
             for message in stub.AskStream(request, timeout=300, metadata=metadata):
@@ -227,7 +210,7 @@ def ask(
                 elif message.WhichOneof("event") == "done":
                     done = message.done
         except grpc.RpcError as exc:
-            raise _rpc_error(exc) from exc
+            raise rpc_error(exc) from exc
     sys.stdout.write("\n")
     if done is not None:
         # One line per cited document; chunks of the same document share it.
@@ -280,7 +263,7 @@ def audit_tail(
                         timeout=30,
                     )
                 except grpc.RpcError as exc:
-                    raise _rpc_error(exc) from exc
+                    raise rpc_error(exc) from exc
                 records.extend(page.records)
                 if not page.next_page_token:
                     return records
@@ -291,7 +274,7 @@ def audit_tail(
         while True:
             for record in batch:
                 if as_json:
-                    _emit_json(MessageToDict(record, preserving_proto_field_name=True), indent=None)
+                    emit_json(MessageToDict(record, preserving_proto_field_name=True), indent=None)
                 else:
                     out.print(_record_line(record), markup=False, highlight=False, soft_wrap=True)
             if not follow:
@@ -311,7 +294,7 @@ def dev(
 ) -> None:
     """Run the whole platform locally on its embedded defaults until Ctrl-C."""
     if model not in ("smollm2", "extractive"):
-        raise _fail("--model must be smollm2 or extractive", 2)
+        raise fail("--model must be smollm2 or extractive", 2)
     started = time.monotonic()
     stack = Stack(data, model="llama" if model == "smollm2" else "extractive")
     console.print(f"starting the platform in {stack.data_dir} (logs in {stack.log_dir}) …")
