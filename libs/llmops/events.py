@@ -252,12 +252,14 @@ class BudgetAlert(Event):
     type: ClassVar[str] = "io.llmops.alerts.budget.v1"
 
     day: str
+    metric: str = "cost_usd"
+    """`tokens` or `cost_usd`."""
     threshold_percent: int
-    spent_usd: float
-    budget_usd: float
+    spent: float
+    budget: float
 
     def idempotency_key(self) -> str:
-        return f"{self.tenant}:{self.day}:{self.threshold_percent}"
+        return f"{self.tenant}:{self.day}:{self.metric}:{self.threshold_percent}"
 
 
 class PromptChange(StrEnum):

@@ -162,6 +162,11 @@ class GrpcServer:
         for name in ["", *self._names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
+    async def set_serving(self, service_name: str, serving: bool) -> None:
+        """Reports one service SERVING or NOT_SERVING (e.g. while the model behind it is not ready)."""
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        await self._health.set(service_name, status)
+
     async def stop(self, grace_s: float = 5.0) -> None:
         """Reports NOT_SERVING, then lets in-flight calls finish for up to `grace_s` seconds."""
         await self._health.enter_graceful_shutdown()

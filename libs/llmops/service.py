@@ -34,16 +34,19 @@ async def run_until_stopped(
     grace_s: float = 5.0,
     stopped: Awaitable[object] | None = None,
     on_start: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_serving: Sequence[Callable[[], Awaitable[None]]] = (),
     on_stop: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> None:
-    """Starts the bus, runs `on_start` steps, starts the server, waits for `stopped` (default: a signal), and
-    stops in reverse order."""
+    """Starts the bus, runs `on_start` steps, starts the server, runs `on_serving` steps, waits for `stopped`
+    (default: a signal), and stops in reverse order."""
     try:
         if bus is not None:
             await bus.start()
         for start in on_start:
             await start()
         await server.start()
+        for step in on_serving:
+            await step()
         log.info("service started", service=name, grpc=server.address)
         await (stopped if stopped is not None else wait_for_shutdown_signal())
     finally:

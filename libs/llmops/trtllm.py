@@ -33,10 +33,22 @@ INPUTS: tuple[TensorSpec, ...] = (
     TensorSpec("stop_words", "BYTES", (-1,)),
     TensorSpec("exclude_input_in_output", "BOOL"),
     TensorSpec("return_log_probs", "BOOL"),
+    TensorSpec("return_perf_metrics", "BOOL"),
 )
+
+PERF_METRIC_OUTPUTS: tuple[str, ...] = (
+    "arrival_time_ns",
+    "first_scheduled_time_ns",
+    "first_token_time_ns",
+    "last_token_time_ns",
+    "kv_cache_reused_blocks",
+    "kv_cache_alloc_new_blocks",
+)
+"""Per-request perf metrics TensorRT-LLM returns when `return_perf_metrics` is set."""
 
 OUTPUTS: tuple[TensorSpec, ...] = (
     TensorSpec("text_output", "BYTES", (-1,), optional=False),
     TensorSpec("output_log_probs", "FP32", (-1, -1)),
     TensorSpec("cum_log_probs", "FP32", (-1,)),
+    *(TensorSpec(name, "INT32" if name.startswith("kv_cache") else "INT64", (1,)) for name in PERF_METRIC_OUTPUTS),
 )

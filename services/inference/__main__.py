@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable
 
 from nats.js.api import StorageType
@@ -10,21 +11,37 @@ from nats.js.api import StorageType
 from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging
+from llmops.logging import configure_logging, get_logger
 from llmops.prompts.store import BUCKET as PROMPTS_BUCKET
 from llmops.prompts.store import HISTORY as PROMPTS_HISTORY
 from llmops.prompts.store import PromptCatalog, PromptStore
 from llmops.service import run_until_stopped
+from services.inference.adapters import budget_store
+from services.inference.adapters.budget_store import BudgetStore
 from services.inference.adapters.tokenizer import token_counter
 from services.inference.adapters.triton import TritonGenerator
-from services.inference.app import Inference
+from services.inference.app import BudgetGuard, Inference, Model
 from services.inference.config import Settings
 from services.inference.core import Limits, Pricing
 from services.inference.grpc_api import InferenceServicer, PromptsServicer
 from services.inference.prompts import PromptRegistry
+from services.inference.resilience import CircuitBreaker, RetryPolicy
 
 INFERENCE_SERVICE = "llmops.api.inference.v1.Inference"
 PROMPTS_SERVICE = "llmops.api.inference.v1.Prompts"
+log = get_logger(__name__)
+
+
+async def watch_readiness(generators: dict[str, TritonGenerator], server: GrpcServer, interval_s: float) -> None:
+    """Keeps the Inference health status SERVING while at least one model is ready, NOT_SERVING otherwise."""
+    serving: bool | None = None
+    while True:
+        ready = {name: await g.ready() for name, g in generators.items()}
+        if any(ready.values()) != serving:
+            serving = any(ready.values())
+            await server.set_serving(INFERENCE_SERVICE, serving)
+            log.info("model readiness changed", ready=ready, serving=serving)
+        await asyncio.sleep(interval_s)
 
 
 async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
@@ -32,7 +49,24 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     settings = settings or Settings()
     common = settings.common
     configure_logging(common.log_level, common.log_format)
-    generator = TritonGenerator(settings.triton_url, settings.model_name, timeout_s=settings.timeout_s)
+    retry = RetryPolicy(settings.retry_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s)
+    generators: dict[str, TritonGenerator] = {}
+    models: dict[str, Model] = {}
+    for name, spec in settings.resolved_models().items():
+        generators[name] = TritonGenerator(
+            spec.triton_url,
+            spec.triton_model,
+            timeout_s=spec.timeout_s,
+            retry=retry,
+            breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_reset_s),
+        )
+        models[name] = Model(
+            name=name,
+            generator=generators[name],
+            counter=await asyncio.to_thread(token_counter, spec.tokenizer_gguf),
+            pricing=Pricing(spec.prompt_cost_per_1k, spec.completion_cost_per_1k),
+            served_as=spec.served_model,
+        )
     bus = Bus.from_settings(common, "llmops/inference")
     store = PromptStore(
         lambda: bus.broker.key_value(
@@ -41,17 +75,25 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     )
     catalog = PromptCatalog(store)
     registry = PromptRegistry(store, bus)
+    budgets = BudgetStore(
+        lambda: bus.broker.key_value(
+            budget_store.BUCKET,
+            ttl=budget_store.KEEP_DAYS * 86_400,
+            replicas=common.stream_replicas,
+            storage=StorageType.FILE,
+        )
+    )
     app = Inference(
-        generator,
-        await asyncio.to_thread(token_counter, settings.tokenizer_gguf),
-        model=settings.served_model,
-        pricing=Pricing(settings.prompt_cost_per_1k, settings.completion_cost_per_1k),
+        models,
+        settings.resolved_routes(),
         limits=Limits(
             max_tokens=settings.max_tokens,
             default_max_tokens=settings.default_max_tokens,
             default_repetition_penalty=settings.repetition_penalty,
         ),
         catalog=catalog,
+        budgets=BudgetGuard(budgets, settings.budgets, bus) if settings.budgets else None,
+        timeout_s=settings.timeout_s,
     )
     server = GrpcServer.from_settings(
         [
@@ -68,6 +110,21 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         ],
         settings.grpc,
     )
+    readiness: list[asyncio.Task[None]] = []
+
+    async def start_readiness() -> None:
+        readiness.append(asyncio.create_task(watch_readiness(generators, server, settings.readiness_interval_s)))
+
+    async def stop_readiness() -> None:
+        for task in readiness:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close_generators() -> None:
+        for generator in generators.values():
+            await generator.close()
+
     await run_until_stopped(
         "inference",
         server,
@@ -75,7 +132,8 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         grace_s=settings.grpc.grace_s,
         stopped=stopped,
         on_start=[registry.seed_builtins, catalog.start],
-        on_stop=[catalog.stop, generator.close],
+        on_serving=[start_readiness],
+        on_stop=[stop_readiness, catalog.stop, close_generators],
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -31,6 +31,7 @@ class Parameters:
     seed: int = 0
     stop_words: tuple[str, ...] = ()
     repetition_penalty: float = 1.0
+    return_log_probs: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,16 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Piece:
+    """A part of a completion as the model server sends it, with log-probs and metrics when it has them."""
+
+    text: str
+    log_probs: tuple[float, ...] = ()
+    cum_log_prob: float | None = None
+    metrics: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PromptUse:
     """Which registered prompt a generation used; recorded in the response and the interaction."""
 
@@ -93,7 +104,11 @@ class Completion:
     time_to_first_token_ms: float
     generate_ms: float
     prompt: PromptUse = PromptUse()
-    extra: dict[str, str] = field(default_factory=dict)
+    route: str = ""
+    failed_models: tuple[str, ...] = ()
+    log_probs: tuple[float, ...] = ()
+    cum_log_prob: float | None = None
+    model_metrics: Mapping[str, str] = field(default_factory=dict)
 
 
 def validate_messages(messages: Sequence[Message], limits: Limits) -> None:
@@ -119,6 +134,7 @@ def validate_parameters(
     stop_words: Sequence[str],
     limits: Limits,
     repetition_penalty: float = 0.0,
+    return_log_probs: bool = False,
 ) -> Parameters:
     """Sampling parameters with defaults for zero values, or INVALID_ARGUMENT naming the bad one."""
     if not 0 <= max_tokens <= limits.max_tokens:
@@ -141,6 +157,7 @@ def validate_parameters(
         seed=seed,
         stop_words=tuple(w for w in stop_words if w),
         repetition_penalty=repetition_penalty or limits.default_repetition_penalty,
+        return_log_probs=return_log_probs,
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 
@@ -26,24 +27,35 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
     async def _decode(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
-    ) -> tuple[list[Message], Parameters, PromptUse]:
+    ) -> tuple[Principal, list[Message], Parameters, PromptUse, str]:
+        """(principal, messages, parameters, prompt used, model asked for) of a request."""
+        principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
         which = request.WhichOneof("input")
         if which == "messages":
             params = mappers.parameters_from_pb(request.parameters, self.app.limits)
-            return mappers.messages_from_pb(request), params, PromptUse()
+            return principal, mappers.messages_from_pb(request), params, PromptUse(), request.model
         if which == "prompt":
             ref = request.prompt
-            principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
             rendered = await self.app.render(
                 principal, ref.name, dict(ref.variables), label=ref.label, version=ref.version
             )
             params = mappers.parameters_from_pb(request.parameters, self.app.limits, rendered.defaults)
-            return rendered.messages, params, rendered.use
+            return principal, rendered.messages, params, rendered.use, request.model or rendered.model
         raise InvalidArgument("set messages (a conversation) or prompt (a registered prompt with variables)")
 
+    async def _run(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[str | Completion]:
+        principal, messages, params, prompt, model = await self._decode(request, context)
+        stream = self.app.stream(
+            principal, messages, params, prompt_use=prompt, model=model, timeout_s=context.time_remaining()
+        )
+        async with contextlib.aclosing(stream):  # a caller that leaves cancels generation down to Triton
+            async for item in stream:
+                yield item
+
     async def Generate(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> pb.GenerateResponse:
-        messages, params, prompt = await self._decode(request, context)
-        async for item in self.app.stream(messages, params, prompt):
+        async for item in self._run(request, context):
             if isinstance(item, Completion):
                 return mappers.completion_to_pb(item)
         raise AssertionError("generation ended without a completion")  # pragma: no cover
@@ -51,8 +63,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     async def GenerateStream(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GenerateStreamResponse]:
-        messages, params, prompt = await self._decode(request, context)
-        async for item in self.app.stream(messages, params, prompt):
+        async for item in self._run(request, context):
             if isinstance(item, Completion):
                 yield pb.GenerateStreamResponse(done=mappers.completion_to_pb(item))
             else:

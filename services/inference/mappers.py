@@ -32,6 +32,7 @@ def parameters_from_pb(
         list(params.stop_words) or d.stop_words,
         limits,
         params.repetition_penalty or d.repetition_penalty,
+        params.return_log_probs,
     )
 
 
@@ -52,6 +53,12 @@ def completion_to_pb(completion: Completion) -> pb.GenerateResponse:
         prompt_name=completion.prompt.name,
         prompt_version=completion.prompt.version,
         prompt_label=completion.prompt.label,
+        route=completion.route,
+        failed_models=completion.failed_models,
+        log_probs=pb.LogProbs(token_log_probs=completion.log_probs, cumulative=completion.cum_log_prob)
+        if completion.cum_log_prob is not None
+        else None,
+        model_metrics=dict(completion.model_metrics),
     )
 
 

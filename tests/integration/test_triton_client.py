@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from llmops.errors import FailedPrecondition, Unavailable
+from llmops.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 from llmops.testing import TritonServer, free_port
 from services.inference.adapters.triton import TritonGenerator
 from services.inference.core import Parameters
+from services.inference.resilience import BreakerState, CircuitBreaker, RetryPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -18,7 +19,7 @@ PROMPT = (
 
 
 async def collect(generator: TritonGenerator, params: Parameters) -> list[str]:
-    return [piece async for piece in generator.stream(PROMPT, params)]
+    return [piece.text async for piece in generator.stream(PROMPT, params)]
 
 
 async def test_the_decoupled_ensemble_streams_the_answer_piece_by_piece(triton_server: TritonServer) -> None:
@@ -71,5 +72,72 @@ async def test_a_triton_that_is_down_is_unavailable() -> None:
         assert not await generator.ready()
         with pytest.raises(Unavailable):
             await collect(generator, Parameters(max_tokens=4))
+    finally:
+        await generator.close()
+
+
+@pytest.mark.parametrize("model", ["ensemble", "ensemble_unary"])
+async def test_log_probs_and_perf_metrics_come_back_when_asked(triton_server: TritonServer, model: str) -> None:
+    """return_log_probs reaches the model; its output_log_probs, cum_log_probs and timing metrics are read."""
+    generator = TritonGenerator(triton_server.grpc_url, model, timeout_s=30)
+    try:
+        pieces = [p async for p in generator.stream(PROMPT, Parameters(max_tokens=64, return_log_probs=True))]
+        plain = [p async for p in generator.stream(PROMPT, Parameters(max_tokens=64))]
+    finally:
+        await generator.close()
+    # The deterministic test model gives every token probability 1.
+    assert [lp for p in pieces for lp in p.log_probs] == [0.0] * len(
+        pieces if model == "ensemble" else ["Tuples", "are", "immutable", "sequences.", "[2]"]
+    )
+    assert pieces[-1].cum_log_prob == 0.0
+    metrics = pieces[-1].metrics
+    assert int(metrics["first_token_time_ns"]) >= int(metrics["arrival_time_ns"]) > 0
+    assert all(p.log_probs == () and p.cum_log_prob is None for p in plain)
+
+
+async def test_closing_the_stream_early_cancels_the_triton_request(triton_server: TritonServer) -> None:
+    """A caller that goes away after the first piece leaves no request open on Triton's side."""
+    generator = TritonGenerator(triton_server.grpc_url, "ensemble", timeout_s=30)
+    try:
+        stream = generator.stream(PROMPT, Parameters(max_tokens=64))
+        first = await anext(stream)
+        assert first.text and generator.in_flight == 1
+        await stream.aclose()
+        assert generator.in_flight == 0
+        assert generator.breaker.state is BreakerState.CLOSED and generator.breaker.failures == 0
+    finally:
+        await generator.close()
+
+
+async def test_a_deadline_shorter_than_the_call_is_deadline_exceeded(triton_server: TritonServer) -> None:
+    generator = TritonGenerator(triton_server.grpc_url, "ensemble", timeout_s=30)
+    try:
+        assert await generator.decoupled()
+        with pytest.raises(DeadlineExceeded, match="did not finish within 0.0s"):
+            await anext(generator.stream(PROMPT, Parameters(max_tokens=64), timeout_s=1e-6))
+    finally:
+        await generator.close()
+
+
+async def test_unavailable_is_retried_with_backoff_then_the_circuit_opens_and_fails_fast() -> None:
+    """Each call retries; after the breaker's threshold of failures calls fail at once without dialling."""
+    breaker = CircuitBreaker(failure_threshold=4, reset_after_s=60)
+    generator = TritonGenerator(
+        f"127.0.0.1:{free_port()}",
+        "ensemble",
+        timeout_s=5,
+        retry=RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02),
+        breaker=breaker,
+    )
+    try:
+        with pytest.raises(Unavailable, match="is unavailable"):
+            await collect(generator, Parameters(max_tokens=4))
+        assert breaker.failures == 2 and breaker.state is BreakerState.CLOSED  # two attempts, one call
+        with pytest.raises(Unavailable, match="is unavailable"):
+            await collect(generator, Parameters(max_tokens=4))
+        assert breaker.state is BreakerState.OPEN
+        with pytest.raises(Unavailable, match="circuit open"):
+            await collect(generator, Parameters(max_tokens=4))
+        assert breaker.failures == 4  # the fast failure did not call Triton
     finally:
         await generator.close()

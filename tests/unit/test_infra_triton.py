@@ -18,6 +18,7 @@ TRITON_TYPES = {
     "BYTES": "TYPE_STRING",
     "INT32": "TYPE_INT32",
     "UINT64": "TYPE_UINT64",
+    "INT64": "TYPE_INT64",
     "FP32": "TYPE_FP32",
     "BOOL": "TYPE_BOOL",
 }

@@ -26,25 +26,36 @@ class GenerationRequest:
     stop_words: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Token:
+    """One generated piece, with its log-probability where the backend knows it."""
+
+    text: str
+    log_prob: float | None = None
+
+
 class Backend(Protocol):
     """Yields the pieces of a completion; their concatenation is the completion."""
 
     name: str
 
-    def generate(self, request: GenerationRequest) -> Iterator[str]: ...
+    def generate(self, request: GenerationRequest) -> Iterator[Token]: ...
 
 
 class ExtractiveBackend:
-    """The deterministic model of `llmops.testing.extractive`, one word piece per token."""
+    """The deterministic model of `llmops.testing.extractive`, one word piece per token.
+
+    Being deterministic, it gives each token probability 1: log-probability 0.
+    """
 
     name = "extractive-test-model"
 
-    def generate(self, request: GenerationRequest) -> Iterator[str]:
+    def generate(self, request: GenerationRequest) -> Iterator[Token]:
         text = extractive.answer(request.prompt)
         for count, piece in enumerate(extractive.stream_tokens(text)):
             if count >= request.max_tokens:
                 return
-            yield piece
+            yield Token(piece, 0.0)
 
 
 def smollm2_path() -> Path:
@@ -68,7 +79,7 @@ class LlamaCppBackend:
         self._llama = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, verbose=False)
         self._lock = threading.Lock()
 
-    def generate(self, request: GenerationRequest) -> Iterator[str]:
+    def generate(self, request: GenerationRequest) -> Iterator[Token]:
         with self._lock:
             stream = self._llama(
                 request.prompt,
@@ -84,4 +95,4 @@ class LlamaCppBackend:
             for chunk in stream:
                 text: str = chunk["choices"][0]["text"]  # type: ignore[index]
                 if text:
-                    yield text
+                    yield Token(text)  # llama.cpp's streamed chunks carry no log-probs without logits_all

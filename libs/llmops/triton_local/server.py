@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sysconfig
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from llmops.triton_local.backends import Backend, GenerationRequest
+from llmops.triton_local.backends import Backend, GenerationRequest, Token
 from llmops.trtllm import ENSEMBLE_MODEL, INPUTS, OUTPUTS, TensorSpec
 
 UNARY_MODEL = f"{ENSEMBLE_MODEL}_unary"
@@ -19,6 +21,7 @@ _NUMPY_TYPES: dict[str, Any] = {
     "BYTES": bytes,
     "INT32": np.int32,
     "UINT64": np.uint64,
+    "INT64": np.int64,
     "FP32": np.float32,
     "BOOL": np.bool_,
 }
@@ -43,8 +46,18 @@ def _scalar(request: Request, name: str, default: Any) -> Any:
     return default if value is None or value.size == 0 else value.reshape(-1)[0].item()
 
 
-def decode_request(triton_request: Request) -> tuple[GenerationRequest, bool, bool]:
-    """Reads ensemble inputs into a generation request, plus the `stream` and `exclude_input_in_output` flags."""
+@dataclass(frozen=True)
+class Flags:
+    """The request's output switches."""
+
+    stream: bool = False
+    exclude_input: bool = False
+    log_probs: bool = False
+    perf_metrics: bool = False
+
+
+def decode_request(triton_request: Request) -> tuple[GenerationRequest, Flags]:
+    """Reads ensemble inputs into a generation request and its output switches."""
     request = dict(triton_request.items())  # PyTriton's Request is mapping-like but has no .get()
     prompt = request["text_input"].reshape(-1)[0]
     stop = request.get("stop_words")
@@ -60,48 +73,97 @@ def decode_request(triton_request: Request) -> tuple[GenerationRequest, bool, bo
         if stop is not None
         else [],
     )
-    return (
-        generation,
-        bool(_scalar(request, "stream", False)),
-        bool(_scalar(request, "exclude_input_in_output", False)),
+    flags = Flags(
+        stream=bool(_scalar(request, "stream", False)),
+        exclude_input=bool(_scalar(request, "exclude_input_in_output", False)),
+        log_probs=bool(_scalar(request, "return_log_probs", False)),
+        perf_metrics=bool(_scalar(request, "return_perf_metrics", False)),
     )
+    return generation, flags
 
 
-def _text(piece: str) -> dict[str, np.ndarray[Any, Any]]:
-    return {"text_output": np.array([[piece.encode()]], dtype=object)}
+Outputs = dict[str, np.ndarray[Any, Any]]
+
+
+def _outputs(
+    text: str,
+    tokens: Sequence[Token],
+    flags: Flags,
+    times: dict[str, int] | None = None,
+    cumulative: float | None = None,
+) -> Outputs:
+    """One response: the text, log-probs when asked and known, and the timing metrics when asked.
+
+    As TensorRT-LLM does, `cum_log_probs` is the running total of the sequence so far.
+    """
+    outputs: Outputs = {"text_output": np.array([[text.encode()]], dtype=object)}
+    log_probs = [t.log_prob for t in tokens if t.log_prob is not None]
+    if flags.log_probs and tokens and len(log_probs) == len(tokens):
+        outputs["output_log_probs"] = np.array([[log_probs]], dtype=np.float32)
+        total = sum(log_probs) if cumulative is None else cumulative
+        outputs["cum_log_probs"] = np.array([[total]], dtype=np.float32)
+    if flags.perf_metrics and times:
+        # Only the times this server measures; it has no KV cache to report on.
+        for name, value in times.items():
+            outputs[name] = np.array([[value]], dtype=np.int64)
+    return outputs
+
+
+class _Clock:
+    """The request's arrival, first-token and last-token times in ns, as TensorRT-LLM reports them."""
+
+    def __init__(self) -> None:
+        self.times = {"arrival_time_ns": time.time_ns()}
+
+    def token(self) -> dict[str, int]:
+        now = time.time_ns()
+        self.times.setdefault("first_scheduled_time_ns", self.times["arrival_time_ns"])
+        self.times.setdefault("first_token_time_ns", now)
+        self.times["last_token_time_ns"] = now
+        return dict(self.times)
 
 
 def make_infer_functions(backend: Backend) -> tuple[Callable[..., Any], Callable[..., Iterator[Any]]]:
     """The unary and the decoupled (streaming) inference callables for PyTriton."""
 
-    def complete(request: Request) -> str:
-        generation, _, exclude_input = decode_request(request)
-        text = "".join(backend.generate(generation))
-        return text if exclude_input else generation.prompt + text
+    def complete(request: Request) -> Outputs:
+        generation, flags = decode_request(request)
+        clock = _Clock()
+        tokens = list(backend.generate(generation))
+        times = clock.token()
+        text = "".join(t.text for t in tokens)
+        return _outputs(text if flags.exclude_input else generation.prompt + text, tokens, flags, times)
 
-    def infer_unary(requests: Sequence[Request]) -> list[dict[str, np.ndarray[Any, Any]]]:
-        return [_text(complete(r)) for r in requests]
+    def infer_unary(requests: Sequence[Request]) -> list[Outputs]:
+        return [complete(r) for r in requests]
 
-    def infer_decoupled(requests: Sequence[Request]) -> Iterator[list[dict[str, np.ndarray[Any, Any]]]]:
+    def infer_decoupled(requests: Sequence[Request]) -> Iterator[list[Outputs]]:
         # max_batch_size is 1 for the decoupled model, so each call streams exactly one request.
         for request in requests:
-            generation, stream, exclude_input = decode_request(request)
-            if not stream:
-                yield [_text(complete(request))]
+            generation, flags = decode_request(request)
+            if not flags.stream:
+                yield [complete(request)]
                 continue
-            if not exclude_input:
-                yield [_text(generation.prompt)]
-            for piece in backend.generate(generation):
-                yield [_text(piece)]
+            if not flags.exclude_input:
+                yield [_outputs(generation.prompt, [], flags)]
+            clock = _Clock()
+            total = 0.0
+            for token in backend.generate(generation):
+                total += token.log_prob or 0.0
+                yield [_outputs(token.text, [token], flags, clock.token(), total)]
 
     return infer_unary, infer_decoupled
 
 
-def tensors(specs: Sequence[TensorSpec]) -> list[Any]:
+def tensors(specs: Sequence[TensorSpec], *, outputs: bool = False) -> list[Any]:
     """PyTriton tensor declarations for the ensemble interface."""
     from pytriton.model_config import Tensor
 
-    return [Tensor(name=s.name, dtype=_NUMPY_TYPES[s.datatype], shape=s.dims, optional=s.optional) for s in specs]
+    # Triton has no optional outputs: a model simply leaves out what a request did not ask for.
+    return [
+        Tensor(name=s.name, dtype=_NUMPY_TYPES[s.datatype], shape=s.dims, optional=s.optional and not outputs)
+        for s in specs
+    ]
 
 
 def serve(backend: Backend, *, grpc_port: int, http_port: int, metrics_port: int, host: str = "127.0.0.1") -> None:
@@ -120,13 +182,13 @@ def serve(backend: Backend, *, grpc_port: int, http_port: int, metrics_port: int
         log_verbose=0,
     )
     infer_unary, infer_decoupled = make_infer_functions(backend)
-    outputs = [s for s in OUTPUTS if s.name == "text_output"]
+    outputs = list(OUTPUTS)
     with Triton(config=config) as triton:
         triton.bind(
             model_name=ENSEMBLE_MODEL,
             infer_func=infer_decoupled,
             inputs=tensors(INPUTS),
-            outputs=tensors(outputs),
+            outputs=tensors(outputs, outputs=True),
             config=ModelConfig(batching=True, max_batch_size=1, decoupled=True),
             strict=False,
         )
@@ -134,7 +196,7 @@ def serve(backend: Backend, *, grpc_port: int, http_port: int, metrics_port: int
             model_name=UNARY_MODEL,
             infer_func=infer_unary,
             inputs=tensors(INPUTS),
-            outputs=tensors(outputs),
+            outputs=tensors(outputs, outputs=True),
             config=ModelConfig(batching=True, max_batch_size=4),
             strict=False,
         )

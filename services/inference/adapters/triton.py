@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
@@ -14,7 +15,9 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
 from llmops.errors import DeadlineExceeded, FailedPrecondition, Unavailable
-from services.inference.core import Parameters
+from llmops.trtllm import PERF_METRIC_OUTPUTS
+from services.inference.core import Parameters, Piece
+from services.inference.resilience import CircuitBreaker, RetryPolicy
 
 
 def _tensor(name: str, value: Any, datatype: str) -> triton.InferInput:
@@ -39,6 +42,9 @@ def ensemble_inputs(prompt: str, params: Parameters, *, stream: bool) -> list[tr
         _tensor("random_seed", params.seed, "UINT64"),
         _tensor("exclude_input_in_output", True, "BOOL"),
     ]
+    if params.return_log_probs:
+        inputs.append(_tensor("return_log_probs", True, "BOOL"))
+    inputs.append(_tensor("return_perf_metrics", True, "BOOL"))
     if params.stop_words:
         words = np.array([[w.encode() for w in params.stop_words]], dtype=object)
         stop = triton.InferInput("stop_words", list(words.shape), "BYTES")
@@ -55,22 +61,68 @@ def _text(result: Any) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
+def _optional(result: Any, name: str) -> Any:
+    try:
+        return result.as_numpy(name)
+    except InferenceServerException:  # pragma: no cover - tritonclient raises for an output it cannot decode
+        return None
+
+
+def read_piece(result: Any) -> Piece:
+    """Text plus log-probs and perf metrics when the model returned them."""
+    log_probs = _optional(result, "output_log_probs")
+    cum = _optional(result, "cum_log_probs")
+    metrics = {}
+    for name in PERF_METRIC_OUTPUTS:
+        value = _optional(result, name)
+        if value is not None and value.size:
+            metrics[name] = str(value.reshape(-1)[0].item())
+    return Piece(
+        text=_text(result),
+        log_probs=tuple(float(x) for x in log_probs.reshape(-1)) if log_probs is not None else (),
+        cum_log_prob=float(cum.reshape(-1)[0]) if cum is not None and cum.size else None,
+        metrics=metrics,
+    )
+
+
+class ServerUnreachable(Unavailable):
+    """Triton could not be reached or refused for now (UNAVAILABLE): worth a retry with backoff."""
+
+
 def _translate(exc: InferenceServerException, url: str, timeout_s: float) -> Exception:
     status = str(exc.status() or "")
     if "DEADLINE_EXCEEDED" in status:
-        return DeadlineExceeded(f"the model did not answer within {timeout_s}s")
+        return DeadlineExceeded(f"the model did not answer within {timeout_s:.1f}s")
     if "NOT_FOUND" in status or "INVALID_ARG" in status:
         return FailedPrecondition(f"Triton at {url} rejected the request: {exc.message()}")
-    return Unavailable(f"Triton at {url} is unavailable: {exc.message()}")
+    if "UNAVAILABLE" in status:
+        return ServerUnreachable(f"Triton at {url} is unavailable: {exc.message()}")
+    return Unavailable(f"Triton at {url} failed the request: {exc.message()}")
 
 
 class TritonGenerator:
-    """Generates text with a Triton model that speaks the TensorRT-LLM ensemble interface."""
+    """Generates text with a Triton model that speaks the TensorRT-LLM ensemble interface.
 
-    def __init__(self, url: str, model: str, *, timeout_s: float = 120.0) -> None:
+    Retries UNAVAILABLE with backoff until the first piece arrives, within the request's deadline; a circuit
+    breaker fails fast while the model keeps failing. Closing the stream early cancels the Triton request.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        timeout_s: float = 120.0,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
         self.url = url
         self.model = model
         self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        self.in_flight = 0
+        """Triton requests open now; back to zero once every stream has finished or been cancelled."""
         self._client = triton.InferenceServerClient(url)
         self._channel = grpc.aio.insecure_channel(url)
         self._stream_stub = service_pb2_grpc.GRPCInferenceServiceStub(self._channel)
@@ -94,21 +146,66 @@ class TritonGenerator:
         except InferenceServerException:
             return False
 
-    async def stream(self, prompt: str, params: Parameters) -> AsyncIterator[str]:
-        """Yields completion text as the model produces it (one piece per unary call when not decoupled)."""
+    async def stream(self, prompt: str, params: Parameters, *, timeout_s: float | None = None) -> AsyncGenerator[Piece]:
+        """Yields the completion as the model produces it (one piece per unary call when not decoupled).
+
+        `timeout_s` is the caller's remaining deadline; the call gets the smaller of it and the model's own.
+        """
+        loop = asyncio.get_running_loop()
+        budget = min(self.timeout_s, timeout_s) if timeout_s else self.timeout_s
+        deadline = loop.time() + budget
+        delays = self.retry.delays()
+        while True:
+            if not self.breaker.allow():
+                raise Unavailable(
+                    f"model {self.model} at {self.url} keeps failing; not calling it for "
+                    f"{self.breaker.retry_after_s():.1f}s (circuit open)"
+                )
+            started = False
+            try:
+                # aclosing: a caller that stops early closes every layer down to the gRPC call, at once.
+                remaining = max(0.001, deadline - loop.time())
+                async with contextlib.aclosing(self._attempt(prompt, params, remaining)) as pieces:
+                    async for piece in pieces:
+                        started = True
+                        yield piece
+            except ServerUnreachable:
+                self.breaker.record_failure()
+                delay = next(delays, None)
+                if started or delay is None or loop.time() + delay >= deadline:
+                    raise
+                await asyncio.sleep(delay)
+                continue
+            except DeadlineExceeded as exc:
+                self.breaker.record_failure()
+                raise DeadlineExceeded(f"model {self.model} did not finish within {budget:.1f}s") from exc
+            except Unavailable:
+                self.breaker.record_failure()
+                raise
+            except BaseException:  # the request was wrong, or the caller went away: says nothing of health
+                self.breaker.release()
+                raise
+            self.breaker.record_success()
+            return
+
+    async def _attempt(self, prompt: str, params: Parameters, timeout_s: float) -> AsyncGenerator[Piece]:
         if not await self.decoupled():
+            self.in_flight += 1
             try:
                 result = await self._client.infer(
-                    self.model, ensemble_inputs(prompt, params, stream=False), client_timeout=self.timeout_s
+                    self.model, ensemble_inputs(prompt, params, stream=False), client_timeout=timeout_s
                 )
             except InferenceServerException as exc:
-                raise _translate(exc, self.url, self.timeout_s) from exc
-            yield _text(result)
+                raise _translate(exc, self.url, timeout_s) from exc
+            finally:
+                self.in_flight -= 1
+            yield read_piece(result)
             return
-        async for piece in self._stream_decoupled(prompt, params):
-            yield piece
+        async with contextlib.aclosing(self._stream_decoupled(prompt, params, timeout_s)) as pieces:
+            async for piece in pieces:
+                yield piece
 
-    async def _stream_decoupled(self, prompt: str, params: Parameters) -> AsyncIterator[str]:
+    async def _stream_decoupled(self, prompt: str, params: Parameters, timeout_s: float) -> AsyncGenerator[Piece]:
         finished = asyncio.Event()
         request = service_pb2.ModelInferRequest(model_name=self.model, id=uuid.uuid4().hex)
         for tensor in ensemble_inputs(prompt, params, stream=True):
@@ -123,27 +220,33 @@ class TritonGenerator:
             # Keep the request side open until the final response: closing it early ends the stream.
             await finished.wait()
 
-        call = self._stream_stub.ModelStreamInfer(requests(), timeout=self.timeout_s)
+        call = self._stream_stub.ModelStreamInfer(requests(), timeout=timeout_s)
+        self.in_flight += 1
         try:
             async for response in call:
                 if response.error_message:
-                    raise FailedPrecondition(f"Triton at {self.url} failed the request: {response.error_message}")
-                result = triton.InferResult(response.infer_response)
-                piece = _text(result)
-                if piece:
+                    raise Unavailable(f"Triton at {self.url} failed the request: {response.error_message}")
+                piece = read_piece(triton.InferResult(response.infer_response))
+                if piece.text or piece.log_probs or piece.metrics:
                     yield piece
                 final = response.infer_response.parameters.get("triton_final_response")
                 if final is not None and final.bool_param:
                     break
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise DeadlineExceeded(f"the model did not finish within {self.timeout_s}s") from exc
-            raise Unavailable(f"Triton at {self.url} is unavailable: {exc.details()}") from exc
+            code = exc.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise DeadlineExceeded(f"the model did not finish within {timeout_s:.1f}s") from exc
+            if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                raise FailedPrecondition(f"Triton at {self.url} rejected the request: {exc.details()}") from exc
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise ServerUnreachable(f"Triton at {self.url} is unavailable: {exc.details()}") from exc
+            raise Unavailable(f"Triton at {self.url} failed the request ({code.name}): {exc.details()}") from exc
         finally:
             finished.set()
-            call.cancel()
+            call.cancel()  # a no-op after the final response; stops Triton's work when the caller left early
+            self.in_flight -= 1
 
     async def close(self) -> None:
-        """Closes the gRPC channel."""
+        """Closes the gRPC channels."""
         await self._client.close()
         await self._channel.close()
