@@ -14,7 +14,16 @@ from llmops.api.inference.v1 import inference_pb2, inference_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from llmops.auth import Principal, principal_metadata
 from llmops.bus import Bus
-from llmops.errors import DeadlineExceeded, DomainError, InvalidArgument, Unavailable
+from llmops.errors import (
+    DeadlineExceeded,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+)
 from llmops.events import CitedSource, InteractionCompleted, Usage
 from llmops.logging import get_logger
 from llmops.prompts.builtin import RAG_PROMPT
@@ -46,12 +55,22 @@ class Answer:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+_PASSED_THROUGH: dict[grpc.StatusCode, type[DomainError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+}
+"""Downstream refusals the caller can act on keep their status; anything else is an outage to them."""
+
+
 def _downstream_error(service: str, exc: grpc.aio.AioRpcError, timeout_s: float) -> DomainError:
     code = exc.code()
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceeded(f"{service} did not answer within {timeout_s}s")
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return InvalidArgument(f"{service}: {exc.details()}")
+    if code in _PASSED_THROUGH:
+        return _PASSED_THROUGH[code](f"{service}: {exc.details()}")
     return Unavailable(f"{service} is unavailable ({code.name}): {exc.details()}")
 
 

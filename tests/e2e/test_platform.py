@@ -42,6 +42,7 @@ pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
 STREAM_LIMIT = 8 * 1024 * 1024
+BUDGET_TENANT = "tight-budget"
 
 DOCUMENTS = {
     "kb://handbook/vacation.md": (
@@ -74,6 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     env = {
         "LLMOPS_INGESTION_PII_POLICIES": '{"hr": "pseudonymise"}',
         "LLMOPS_INGESTION_MAX_STREAM_BYTES": str(STREAM_LIMIT),
+        "LLMOPS_INFERENCE_BUDGETS": json.dumps({BUDGET_TENANT: {"daily_tokens": 1}}),
     }
     with Stack(
         tmp_path_factory.mktemp("platform"), model="extractive", ports=StackPorts.free(), extra_env=env
@@ -739,3 +741,30 @@ def test_the_cli_creates_promotes_and_lists_prompts(stack: Stack, tmp_path: Path
     assert by_name["rag-grounded"]["tenant"] == "_shared"
     refused = run_cli(stack, "prompts", "rollback", "greeting", "--reason", "nothing before")
     assert refused.returncode == 1 and "FAILED_PRECONDITION" in refused.stderr
+
+
+def test_a_tenant_over_its_daily_budget_is_refused_and_an_alert_is_audited(
+    channels: dict[str, grpc.Channel], ingested: dict[str, str]
+) -> None:
+    """The first request spends the 1-token budget (alerts at 80% and 100%); the next is RESOURCE_EXHAUSTED."""
+    assert generate_fact_as(channels, BUDGET_TENANT).usage.total_tokens > 1
+    with pytest.raises(grpc.RpcError) as error:
+        generate_fact_as(channels, BUDGET_TENANT)
+    assert error.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "tenant tight-budget has used its daily budget of 1 tokens" in (error.value.details() or "")
+    audit = audit_pb2_grpc.AuditStub(channels["audit"])
+
+    def alerts() -> list[int] | None:
+        query = audit_pb2.QueryRequest(tenant=BUDGET_TENANT, event_types=["io.llmops.alerts.budget.v1"])
+        percents = sorted(json.loads(r.payload_json)["threshold_percent"] for r in audit.Query(query).records)
+        return percents if len(percents) == 2 else None
+
+    assert eventually(alerts) == [80, 100]
+
+
+def generate_fact_as(channels: dict[str, grpc.Channel], tenant: str) -> inference_pb2.GenerateResponse:
+    stub = inference_pb2_grpc.InferenceStub(channels["inference"])
+    request = inference_pb2.GenerateRequest(
+        messages=inference_pb2.Messages(messages=[inference_pb2.ChatMessage(role="user", content="Hello there")])
+    )
+    return stub.Generate(request, metadata=as_user("carol", tenant=tenant))
