@@ -188,6 +188,8 @@ class InteractionCompleted(Event):
     retrieve_ms: float
     generate_ms: float
     total_ms: float
+    cached_from: str = ""
+    """Interaction whose answer the semantic cache served; empty when generated."""
 
     def idempotency_key(self) -> str:
         return self.interaction_id

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 import grpc
+from nats.js.api import StorageType
 
+from llmops.api.embedding.v1 import embedding_pb2_grpc
 from llmops.api.gateway.v1 import gateway_pb2_grpc
 from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
+from llmops.prompts.store import BUCKET as PROMPTS_BUCKET
+from llmops.prompts.store import HISTORY as PROMPTS_HISTORY
+from llmops.prompts.store import PromptCatalog, PromptStore
 from llmops.service import run_until_stopped
-from services.gateway.app import Assistant
+from llmops.vectorstore import close_qdrant, open_qdrant
+from services.gateway import handlers
+from services.gateway.adapters.semantic_cache import SemanticCache
+from services.gateway.app import AnswerCache, Assistant
 from services.gateway.config import Settings
 from services.gateway.core import Limits
 from services.gateway.grpc_api import AssistantServicer
@@ -29,7 +37,30 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     configure_logging(common.log_level, common.log_format)
     retrieval_channel = grpc.aio.insecure_channel(settings.retrieval_url)
     inference_channel = grpc.aio.insecure_channel(settings.inference_url)
+    embedding_channel = grpc.aio.insecure_channel(settings.embedding_url)
     bus = Bus.from_settings(common, "llmops/gateway")
+    cache: AnswerCache | None = None
+    on_start: list[Callable[[], Awaitable[None]]] = []
+    on_stop: list[Callable[[], Awaitable[None]]] = []
+    if settings.semantic_cache:
+        catalog = PromptCatalog(
+            PromptStore(
+                lambda: bus.broker.key_value(
+                    PROMPTS_BUCKET, history=PROMPTS_HISTORY, replicas=common.stream_replicas, storage=StorageType.FILE
+                )
+            )
+        )
+        store = SemanticCache(
+            open_qdrant(settings.cache_qdrant_url, settings.resolved_cache_path()),
+            settings.embedding_dimensions,
+            threshold=settings.cache_similarity,
+            ttl_s=settings.cache_ttl_s,
+        )
+        cache = AnswerCache(
+            embedding_pb2_grpc.EmbeddingStub(embedding_channel), catalog, store, settings.embed_timeout_s
+        )
+        on_start += [catalog.start, store.ensure_collection]
+        on_stop += [catalog.stop, close_qdrant]
     app = Assistant(
         retrieval_pb2_grpc.RetrievalStub(retrieval_channel),
         inference_pb2_grpc.InferenceStub(inference_channel),
@@ -38,7 +69,10 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         generation_timeout_s=settings.generation_timeout_s,
         hybrid=settings.hybrid_search,
         prompt_name=settings.prompt_name,
+        cache=cache,
     )
+    if cache is not None:
+        handlers.register(bus, app)
     limits = Limits(
         max_query_chars=settings.max_query_chars,
         default_top_k=settings.default_top_k,
@@ -58,9 +92,16 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     async def close_channels() -> None:
         await retrieval_channel.close()
         await inference_channel.close()
+        await embedding_channel.close()
 
     await run_until_stopped(
-        "gateway", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[close_channels]
+        "gateway",
+        server,
+        bus,
+        grace_s=settings.grpc.grace_s,
+        stopped=stopped,
+        on_start=on_start,
+        on_stop=[*on_stop, close_channels],
     )
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import grpc
 
 from llmops.api.common.v1 import common_pb2
+from llmops.api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
 from llmops.api.inference.v1 import inference_pb2, inference_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from llmops.auth import Principal, principal_metadata
+from llmops.auth import AccessScope, Principal, principal_metadata
 from llmops.bus import Bus
 from llmops.errors import (
     DeadlineExceeded,
@@ -24,9 +26,12 @@ from llmops.errors import (
     ResourceExhausted,
     Unavailable,
 )
-from llmops.events import CitedSource, InteractionCompleted, Usage
+from llmops.events import CitedSource, InteractionCompleted, Usage, utcnow
 from llmops.logging import get_logger
 from llmops.prompts.builtin import RAG_PROMPT
+from llmops.prompts.store import PromptCatalog
+from services.gateway.adapters.semantic_cache import SemanticCache
+from services.gateway.cache import CachedAnswer, CacheKey, cache_key, cacheable
 from services.gateway.core import (
     NO_SOURCES_ANSWER,
     Question,
@@ -52,6 +57,8 @@ class Answer:
     total_ms: float
     prompt_name: str = ""
     prompt_version: int = 0
+    cached_from: str = ""
+    """The interaction whose answer the semantic cache served; empty when generated now."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -94,8 +101,27 @@ def _sources(response: retrieval_pb2.SearchResponse) -> list[Source]:
     ]
 
 
+@dataclass
+class AnswerCache:
+    """What the semantic cache needs: the query's embedding, the prompt version a user gets, the store."""
+
+    embedding: embedding_pb2_grpc.EmbeddingStub
+    catalog: PromptCatalog
+    store: SemanticCache
+    embed_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A question's cache key, embedding and the exact prompt version it will be answered with."""
+
+    key: CacheKey
+    vector: list[float]
+    prompt_version: int
+
+
 class Assistant:
-    """Answers questions from the caller's documents."""
+    """Answers questions from the caller's documents; similar questions under the same key share an answer."""
 
     def __init__(
         self,
@@ -107,21 +133,29 @@ class Assistant:
         generation_timeout_s: float,
         hybrid: bool = True,
         prompt_name: str = RAG_PROMPT,
+        cache: AnswerCache | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.hybrid = hybrid
         self.prompt_name = prompt_name
+        self.cache = cache
+        self.clock = clock
         self.retrieval = retrieval
         self.inference = inference
         self.bus = bus
         self.retrieval_timeout_s = retrieval_timeout_s
         self.generation_timeout_s = generation_timeout_s
 
-    async def retrieve(self, principal: Principal, question: Question) -> list[Source]:
+    async def retrieve(self, principal: Principal, question: Question, vector: Sequence[float] = ()) -> list[Source]:
         """The sources for a question, numbered from 1."""
         try:
             response = await self.retrieval.Search(
                 retrieval_pb2.SearchRequest(
-                    query=question.text, dataset=question.dataset, top_k=question.top_k, hybrid=self.hybrid
+                    query=question.text,
+                    dataset=question.dataset,
+                    top_k=question.top_k,
+                    hybrid=self.hybrid,
+                    query_vector=vector,
                 ),
                 timeout=self.retrieval_timeout_s,
                 metadata=principal_metadata(principal),
@@ -130,18 +164,43 @@ class Assistant:
             raise _downstream_error("retrieval", exc, self.retrieval_timeout_s) from exc
         return _sources(response)
 
+    async def _plan(self, principal: Principal, question: Question) -> Plan | None:
+        """The cache key for a question (the prompt version resolved here, so the answer uses exactly it)."""
+        if self.cache is None:
+            return None
+        name = question.prompt_name or self.prompt_name
+        version, _ = await self.cache.catalog.resolve(
+            principal.tenant, name, label=question.prompt_label, user=principal.subject
+        )
+        try:
+            response = await self.cache.embedding.Embed(
+                embedding_pb2.EmbedRequest(texts=[question.text], kind=embedding_pb2.INPUT_KIND_QUERY),
+                timeout=self.cache.embed_timeout_s,
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _downstream_error("embedding", exc, self.cache.embed_timeout_s) from exc
+        key = cache_key(AccessScope.of(principal), question, name, version.version, version.model)
+        return Plan(key, list(response.vectors[0].values), version.version)
+
     async def ask(self, principal: Principal, question: Question) -> AsyncIterator[list[Source] | str | Answer]:
         """Yields the sources, then answer text pieces, then the finished Answer (already published)."""
         started = time.perf_counter()
         interaction_id = str(uuid.uuid4())
-        sources = await self.retrieve(principal, question)
+        plan = await self._plan(principal, question)
+        if self.cache is not None and plan is not None:
+            hit = await self.cache.store.lookup(plan.key, plan.vector, self.clock())
+            if hit is not None:
+                async for served in self._serve_cached(principal, question, hit, interaction_id, started):
+                    yield served
+                return
+        sources = await self.retrieve(principal, question, plan.vector if plan else ())
         retrieve_ms = (time.perf_counter() - started) * 1000
         yield sources
         model, usage, text, generate_ms = "", Usage(), NO_SOURCES_ANSWER, 0.0
         prompt_name, prompt_version = "", 0
         if sources:
             pieces: list[str] = []
-            async for item in self._generate(principal, question, sources):
+            async for item in self._generate(principal, question, sources, plan.prompt_version if plan else 0):
                 if isinstance(item, str):
                     pieces.append(item)
                     yield item
@@ -171,25 +230,61 @@ class Assistant:
             prompt_name=prompt_name,
             prompt_version=prompt_version,
         )
+        if self.cache is not None and plan is not None and cacheable(question, text, citations, NO_SOURCES_ANSWER):
+            cached = CachedAnswer(
+                text, citations, model, prompt_name, prompt_version, interaction_id, created_at=self.clock()
+            )
+            await self.cache.store.put(plan.key, plan.vector, cached)
+        await self._finish(principal, question, answer)
+        yield answer
+
+    async def _serve_cached(
+        self, principal: Principal, question: Question, hit: CachedAnswer, interaction_id: str, started: float
+    ) -> AsyncIterator[list[Source] | str | Answer]:
+        yield hit.citations
+        yield hit.text
+        answer = Answer(
+            interaction_id=interaction_id,
+            text=hit.text,
+            citations=hit.citations,
+            model=hit.model,
+            usage=Usage(),
+            retrieve_ms=0.0,
+            generate_ms=0.0,
+            total_ms=round((time.perf_counter() - started) * 1000, 2),
+            prompt_name=hit.prompt_name,
+            prompt_version=hit.prompt_version,
+            cached_from=hit.origin_interaction_id,
+        )
+        await self._finish(principal, question, answer)
+        yield answer
+
+    async def _finish(self, principal: Principal, question: Question, answer: Answer) -> None:
         await self.bus.publish(self._event(principal, question, answer))
         log.info(
             "question answered",
-            interaction_id=interaction_id,
-            sources=len(sources),
-            cited=len(citations),
+            interaction_id=answer.interaction_id,
+            cited=len(answer.citations),
+            cached=bool(answer.cached_from),
             retrieve_ms=answer.retrieve_ms,
             generate_ms=answer.generate_ms,
             total_ms=answer.total_ms,
+            cached_from=answer.cached_from,
         )
-        yield answer
+
+    async def on_document_changed(self, tenant: str, document_id: str, current_version: int | None) -> None:
+        """Drops cached answers citing a superseded or deleted document (keeping those on `current_version`)."""
+        if self.cache is not None:
+            await self.cache.store.invalidate(tenant, document_id, current_version)
 
     async def _generate(
-        self, principal: Principal, question: Question, sources: list[Source]
+        self, principal: Principal, question: Question, sources: list[Source], prompt_version: int = 0
     ) -> AsyncIterator[str | inference_pb2.GenerateResponse]:
         request = inference_pb2.GenerateRequest(
             prompt=inference_pb2.PromptRef(
                 name=question.prompt_name or self.prompt_name,
                 label=question.prompt_label,
+                version=prompt_version,
                 variables=rag_variables(question.text, sources),
             ),
             parameters=common_pb2.GenerationParameters(
@@ -236,4 +331,5 @@ class Assistant:
             retrieve_ms=answer.retrieve_ms,
             generate_ms=answer.generate_ms,
             total_ms=answer.total_ms,
+            cached_from=answer.cached_from,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,8 +31,28 @@ class Settings(BaseSettings):
     default_top_k: int = Field(default=4, gt=0)
     """Sources retrieved when the caller asks for 0."""
     hybrid_search: bool = True
+    embedding_url: str = "127.0.0.1:50053"
+    """Embedding service (host:port): the semantic cache embeds each question once and hands it to retrieval."""
     prompt_name: str = RAG_PROMPT
     """Registered prompt answers are generated with (its label or A/B split picks the version)."""
     """Fuse dense and term (sparse) retrieval by reciprocal rank; False = dense only."""
     default_max_tokens: int = Field(default=200, gt=0)
     """Answer length budget when the caller asks for 0."""
+    semantic_cache: bool = True
+    """Serve an earlier answer to a similar question under the same tenant, access scope, prompt version and model."""
+    cache_similarity: float = Field(default=0.95, ge=0.5, le=1.0)
+    """Cosine similarity two questions' embeddings need to share an answer."""
+    cache_ttl_s: float = Field(default=86_400.0, gt=0)
+    """Longest a cached answer lives; a new version or deletion of a cited document removes it sooner."""
+    cache_qdrant_url: str | None = None
+    """Qdrant server for the cache (shared by replicas); unset = local mode under the data directory."""
+    cache_qdrant_path: Path | None = None
+    """Local-mode storage; default `<data_dir>/gateway-cache`."""
+    embedding_dimensions: int = Field(default=384, gt=0)
+    """Vector size of the embedding model."""
+    embed_timeout_s: float = Field(default=10.0, gt=0)
+    """Deadline of the query-embedding call."""
+
+    def resolved_cache_path(self) -> Path:
+        """Local-mode storage path of the cache."""
+        return self.cache_qdrant_path or self.common.data_dir / "gateway-cache"

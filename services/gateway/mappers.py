@@ -43,4 +43,6 @@ def answer_to_pb(answer: Answer) -> pb.AskResponse:
         prompt_name=answer.prompt_name,
         prompt_version=answer.prompt_version,
         timings=pb.Timings(retrieve_ms=answer.retrieve_ms, generate_ms=answer.generate_ms, total_ms=answer.total_ms),
+        cached=bool(answer.cached_from),
+        cached_from_interaction_id=answer.cached_from,
     )

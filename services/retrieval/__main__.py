@@ -29,7 +29,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     index = ChunkIndex(open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()), settings.dimensions)
     channel = grpc.aio.insecure_channel(settings.embedding_url)
     app = Retrieval(index, embedding_pb2_grpc.EmbeddingStub(channel), settings.embed_timeout_s)
-    servicer = RetrievalServicer(app, common.default_tenant, settings.default_top_k, EMBEDDING_MODEL)
+    servicer = RetrievalServicer(
+        app, common.default_tenant, settings.default_top_k, EMBEDDING_MODEL, settings.dimensions
+    )
     server = GrpcServer.from_settings(
         [ServiceBinding(servicer, retrieval_pb2_grpc.add_RetrievalServicer_to_server, SERVICE_NAME)],
         settings.grpc,

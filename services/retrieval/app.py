@@ -35,7 +35,7 @@ class Retrieval:
 
     async def search(self, query: SearchQuery) -> list[Hit]:
         """The best chunks for a query, best first."""
-        vector = await self._embed(query.text)
+        vector = list(query.vector) if query.vector else await self._embed(query.text)
         points = await self.index.search(
             vector,
             tenant=query.scope.tenant,

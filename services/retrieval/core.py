@@ -25,6 +25,8 @@ class SearchQuery:
     score_threshold: float | None = None
     hybrid: bool = False
     mmr: bool = False
+    vector: tuple[float, ...] = ()
+    """The query's embedding, when the caller sent it."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ def validate(
     default_top_k: int,
     hybrid: bool = False,
     mmr: bool = False,
+    vector: Sequence[float] = (),
+    dimensions: int = 0,
 ) -> SearchQuery:
     """A search query, or INVALID_ARGUMENT naming what is wrong."""
     text = text.strip()
@@ -66,6 +70,10 @@ def validate(
         raise InvalidArgument(f"top_k must be between 1 and {MAX_TOP_K} (0 for the default)")
     if not -1.0 <= score_threshold <= 1.0:
         raise InvalidArgument("score_threshold is a cosine similarity between -1 and 1 (0 for none)")
+    if vector and len(vector) != dimensions:
+        raise InvalidArgument(
+            f"query_vector has {len(vector)} dimensions; the index uses {dimensions} (or send none to embed the query)"
+        )
     return SearchQuery(
         text=text,
         scope=scope,
@@ -74,6 +82,7 @@ def validate(
         score_threshold=score_threshold or None,
         hybrid=hybrid,
         mmr=mmr,
+        vector=tuple(vector),
     )
 
 

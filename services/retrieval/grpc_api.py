@@ -34,8 +34,11 @@ def hit_to_pb(hit: Hit) -> pb.ScoredChunk:
 class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
     """Retrieval over gRPC."""
 
-    def __init__(self, app: Retrieval, default_tenant: str, default_top_k: int, embedding_model: str) -> None:
+    def __init__(
+        self, app: Retrieval, default_tenant: str, default_top_k: int, embedding_model: str, dimensions: int = 384
+    ) -> None:
         self.app = app
+        self.dimensions = dimensions
         self.default_tenant = default_tenant
         self.default_top_k = default_top_k
         self.embedding_model = embedding_model
@@ -51,6 +54,8 @@ class RetrievalServicer(retrieval_pb2_grpc.RetrievalServicer):
             self.default_top_k,
             hybrid=request.hybrid,
             mmr=request.mmr,
+            vector=request.query_vector,
+            dimensions=self.dimensions,
         )
         hits = await self.app.search(query)
         return pb.SearchResponse(hits=[hit_to_pb(h) for h in hits], embedding_model=self.embedding_model)

@@ -33,7 +33,7 @@ from llmops.api.guardrails.v1 import guardrails_pb2, guardrails_pb2_grpc
 from llmops.api.inference.v1 import inference_pb2, inference_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
-from llmops.auth import TENANT_HEADER, USER_HEADER
+from llmops.auth import CLEARANCE_HEADER, TENANT_HEADER, USER_HEADER
 from llmops.cli.stack import Stack, StackPorts, health_check
 from tests.unit.test_formats_docx import handbook
 from tests.unit.test_formats_pdf import make_pdf
@@ -768,3 +768,77 @@ def generate_fact_as(channels: dict[str, grpc.Channel], tenant: str) -> inferenc
         messages=inference_pb2.Messages(messages=[inference_pb2.ChatMessage(role="user", content="Hello there")])
     )
     return stub.Generate(request, metadata=as_user("carol", tenant=tenant))
+
+
+# --- semantic cache -----------------------------------------------------------------------------------------
+
+CACHE_TENANT = "cachelab"
+PARKING = b"# Parking\n\nParking permits cost twelve euros per month. Permits are issued by the facilities desk.\n"
+
+
+def ask_as(channels: dict[str, grpc.Channel], query: str, clearance: str = "internal") -> gateway_pb2.AskResponse:
+    metadata = [*as_user("dana", tenant=CACHE_TENANT), (CLEARANCE_HEADER, clearance)]
+    return gateway_pb2_grpc.AssistantStub(channels["gateway"]).Ask(
+        gateway_pb2.AskRequest(query=query), metadata=metadata
+    )
+
+
+def ingest_parking(channels: dict[str, grpc.Channel], content: bytes) -> ingestion_pb2.IngestResponse:
+    stub = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    response = stub.Ingest(
+        ingestion_pb2.IngestRequest(
+            header=ingestion_pb2.DocumentHeader(source_uri="kb://cache/parking.md"), content=content
+        ),
+        metadata=as_user("dana", tenant=CACHE_TENANT),
+    )
+
+    def indexed() -> bool | None:
+        doc = stub.GetDocument(
+            ingestion_pb2.GetDocumentRequest(document_id=response.document_id), metadata=as_user("dana", CACHE_TENANT)
+        )
+        return True if doc.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED else None
+
+    eventually(indexed, timeout_s=60)
+    return response
+
+
+def test_a_similar_question_is_answered_from_the_cache_until_its_source_changes(
+    channels: dict[str, grpc.Channel],
+) -> None:
+    created = ingest_parking(channels, PARKING)
+    first = ask_as(channels, "How much does a parking permit cost?")
+    assert "twelve euros" in first.answer and not first.cached
+
+    again = ask_as(channels, "What does a parking permit cost?")  # cosine 0.986 to the first wording
+    assert again.cached and again.cached_from_interaction_id == first.interaction_id
+    assert (again.answer, [c.chunk_id for c in again.citations]) == (
+        first.answer,
+        [c.chunk_id for c in first.citations],
+    )
+    assert again.usage.total_tokens == 0 and again.interaction_id != first.interaction_id
+
+    # Another access scope never shares an answer, even for the same words.
+    assert not ask_as(channels, "How much does a parking permit cost?", clearance="restricted").cached
+    # An unrelated question is not a hit.
+    assert not ask_as(channels, "Who issues the permits?").cached
+
+    updated = ingest_parking(channels, PARKING.replace(b"twelve", b"fifteen"))
+    assert updated.version == 2 == created.version + 1
+
+    def fresh_answer() -> gateway_pb2.AskResponse | None:
+        response = ask_as(channels, "How much does a parking permit cost?")
+        return response if not response.cached else None
+
+    after_update = eventually(fresh_answer, timeout_s=30)
+    assert "fifteen euros" in after_update.answer
+    assert {c.document_version for c in after_update.citations} == {2}
+
+    ingestion_pb2_grpc.IngestionStub(channels["ingestion"]).DeleteDocument(
+        ingestion_pb2.DeleteDocumentRequest(document_id=created.document_id), metadata=as_user("dana", CACHE_TENANT)
+    )
+
+    def forgotten() -> gateway_pb2.AskResponse | None:
+        response = ask_as(channels, "What does a parking permit cost?")
+        return response if not response.cached and "fifteen" not in response.answer else None
+
+    assert not eventually(forgotten, timeout_s=30).citations

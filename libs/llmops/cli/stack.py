@@ -111,6 +111,7 @@ class Stack:
             "LLMOPS_INFERENCE_TRITON_URL": e.triton,
             "LLMOPS_GATEWAY_RETRIEVAL_URL": e.grpc["retrieval"],
             "LLMOPS_GATEWAY_INFERENCE_URL": e.grpc["inference"],
+            "LLMOPS_GATEWAY_EMBEDDING_URL": e.grpc["embedding"],
             "HF_HUB_OFFLINE": "1",
             **self.extra_env,
         }

@@ -125,11 +125,16 @@ class AskResponse(_message.Message):
     PROMPT_NAME_FIELD_NUMBER: _builtins.int
     PROMPT_VERSION_FIELD_NUMBER: _builtins.int
     TIMINGS_FIELD_NUMBER: _builtins.int
+    CACHED_FIELD_NUMBER: _builtins.int
+    CACHED_FROM_INTERACTION_ID_FIELD_NUMBER: _builtins.int
     interaction_id: _builtins.str
     answer: _builtins.str
     model: _builtins.str
     prompt_name: _builtins.str
     prompt_version: _builtins.int
+    cached: _builtins.bool
+    """The answer came from the semantic cache: an earlier answer to a similar question, same key."""
+    cached_from_interaction_id: _builtins.str
     @_builtins.property
     def citations(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Citation]: ...
     @_builtins.property
@@ -147,10 +152,12 @@ class AskResponse(_message.Message):
         prompt_name: _builtins.str = ...,
         prompt_version: _builtins.int = ...,
         timings: Global___Timings | None = ...,
+        cached: _builtins.bool = ...,
+        cached_from_interaction_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timings", b"timings", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "citations", b"citations", "interaction_id", b"interaction_id", "model", b"model", "prompt_name", b"prompt_name", "prompt_version", b"prompt_version", "timings", b"timings", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "cached", b"cached", "cached_from_interaction_id", b"cached_from_interaction_id", "citations", b"citations", "interaction_id", b"interaction_id", "model", b"model", "prompt_name", b"prompt_name", "prompt_version", b"prompt_version", "timings", b"timings", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from llmops.api.common.v1 import common_pb2 as llmops_dot_api_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'llmops/api/retrieval/v1/retrieval.proto\x12\x17llmops.api.retrieval.v1\x1a!llmops/api/common/v1/common.proto\"\xa8\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x17\n\x0fscore_threshold\x18\x04 \x01(\x02\x12\x0e\n\x06hybrid\x18\x05 \x01(\x08\x12\x0b\n\x03mmr\x18\x06 \x01(\x08\x12\x32\n\tprincipal\x18\x07 \x01(\x0b\x32\x1f.llmops.api.common.v1.Principal\"H\n\x0bScoredChunk\x12*\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x1b.llmops.api.common.v1.Chunk\x12\r\n\x05score\x18\x02 \x01(\x02\"]\n\x0eSearchResponse\x12\x32\n\x04hits\x18\x01 \x03(\x0b\x32$.llmops.api.retrieval.v1.ScoredChunk\x12\x17\n\x0f\x65mbedding_model\x18\x02 \x01(\t2f\n\tRetrieval\x12Y\n\x06Search\x12&.llmops.api.retrieval.v1.SearchRequest\x1a\'.llmops.api.retrieval.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'llmops/api/retrieval/v1/retrieval.proto\x12\x17llmops.api.retrieval.v1\x1a!llmops/api/common/v1/common.proto\"\xbe\x01\n\rSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x17\n\x0fscore_threshold\x18\x04 \x01(\x02\x12\x0e\n\x06hybrid\x18\x05 \x01(\x08\x12\x0b\n\x03mmr\x18\x06 \x01(\x08\x12\x32\n\tprincipal\x18\x07 \x01(\x0b\x32\x1f.llmops.api.common.v1.Principal\x12\x14\n\x0cquery_vector\x18\x08 \x03(\x02\"H\n\x0bScoredChunk\x12*\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x1b.llmops.api.common.v1.Chunk\x12\r\n\x05score\x18\x02 \x01(\x02\"]\n\x0eSearchResponse\x12\x32\n\x04hits\x18\x01 \x03(\x0b\x32$.llmops.api.retrieval.v1.ScoredChunk\x12\x17\n\x0f\x65mbedding_model\x18\x02 \x01(\t2f\n\tRetrieval\x12Y\n\x06Search\x12&.llmops.api.retrieval.v1.SearchRequest\x1a\'.llmops.api.retrieval.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,11 +33,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmops.api.retrieval.v1.ret
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SEARCHREQUEST']._serialized_start=104
-  _globals['_SEARCHREQUEST']._serialized_end=272
-  _globals['_SCOREDCHUNK']._serialized_start=274
-  _globals['_SCOREDCHUNK']._serialized_end=346
-  _globals['_SEARCHRESPONSE']._serialized_start=348
-  _globals['_SEARCHRESPONSE']._serialized_end=441
-  _globals['_RETRIEVAL']._serialized_start=443
-  _globals['_RETRIEVAL']._serialized_end=545
+  _globals['_SEARCHREQUEST']._serialized_end=294
+  _globals['_SCOREDCHUNK']._serialized_start=296
+  _globals['_SCOREDCHUNK']._serialized_end=368
+  _globals['_SEARCHRESPONSE']._serialized_start=370
+  _globals['_SEARCHRESPONSE']._serialized_end=463
+  _globals['_RETRIEVAL']._serialized_start=465
+  _globals['_RETRIEVAL']._serialized_end=567
 # @@protoc_insertion_point(module_scope)

@@ -30,6 +30,7 @@ class SearchRequest(_message.Message):
     HYBRID_FIELD_NUMBER: _builtins.int
     MMR_FIELD_NUMBER: _builtins.int
     PRINCIPAL_FIELD_NUMBER: _builtins.int
+    QUERY_VECTOR_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     dataset: _builtins.str
     """empty = every dataset of the tenant."""
@@ -45,6 +46,10 @@ class SearchRequest(_message.Message):
     def principal(self) -> _common_pb2.Principal:
         """set by trusted services; else from the caller's credentials."""
 
+    @_builtins.property
+    def query_vector(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
+        """The query's embedding when the caller already has it (same model as the index): skips embedding it again."""
+
     def __init__(
         self,
         *,
@@ -55,10 +60,11 @@ class SearchRequest(_message.Message):
         hybrid: _builtins.bool = ...,
         mmr: _builtins.bool = ...,
         principal: _common_pb2.Principal | None = ...,
+        query_vector: _abc.Iterable[_builtins.float] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["principal", b"principal"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "hybrid", b"hybrid", "mmr", b"mmr", "principal", b"principal", "query", b"query", "score_threshold", b"score_threshold", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "hybrid", b"hybrid", "mmr", b"mmr", "principal", b"principal", "query", b"query", "query_vector", b"query_vector", "score_threshold", b"score_threshold", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
