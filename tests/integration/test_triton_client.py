@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
 import pytest
+import tritonclient.grpc as triton_sync
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
 
 from llmops.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 from llmops.testing import TritonServer, free_port
@@ -141,3 +148,23 @@ async def test_unavailable_is_retried_with_backoff_then_the_circuit_opens_and_fa
         assert breaker.failures == 4  # the fast failure did not call Triton
     finally:
         await generator.close()
+
+
+@pytest.mark.parametrize("model", ["ensemble", "ensemble_unary"])
+def test_the_dev_model_exposes_the_production_ensembles_tensors(triton_server: TritonServer, model: str) -> None:
+    """The running PyTriton model and infra/triton's ensemble config.pbtxt declare the same names and types."""
+    repository = Path(__file__).resolve().parents[2] / "infra" / "triton" / "model_repository"
+    production = text_format.Parse(
+        (repository / "ensemble" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()
+    )
+    client = triton_sync.InferenceServerClient(triton_server.grpc_url)
+    try:
+        served = client.get_model_config(model).config
+    finally:
+        client.close()
+
+    def signature(tensors: Iterable[Any]) -> dict[str, tuple[str, tuple[int, ...]]]:
+        return {t.name: (model_config_pb2.DataType.Name(t.data_type), tuple(t.dims)) for t in tensors}
+
+    assert signature(served.input) == signature(production.input)
+    assert signature(served.output) == signature(production.output)
