@@ -842,3 +842,56 @@ def test_a_similar_question_is_answered_from_the_cache_until_its_source_changes(
         return response if not response.cached and "fifteen" not in response.answer else None
 
     assert not eventually(forgotten, timeout_s=30).citations
+
+
+def test_a_prompt_promotion_and_rollback_reach_ask_and_the_audit_log(channels: dict[str, grpc.Channel]) -> None:
+    """A tenant overrides rag-grounded, promotes v2, rolls back: Ask answers with each version in turn."""
+    tenant = "askprompts"
+    ingestion_pb2_grpc.IngestionStub(channels["ingestion"]).Ingest(
+        ingestion_pb2.IngestRequest(
+            header=ingestion_pb2.DocumentHeader(source_uri="kb://askprompts/lunch.md"),
+            content=b"# Lunch\n\nLunch is served from noon until two in the canteen.\n",
+        ),
+        metadata=as_user("erin", tenant),
+    )
+    prompts = inference_pb2_grpc.PromptsStub(channels["inference"])
+    builtin = prompts.GetPrompt(inference_pb2.GetPromptRequest(name="rag-grounded"), metadata=as_user("erin", tenant))
+    assert builtin.tenant == "_shared"
+    for n, extra in enumerate(["", "Answer in one sentence."]):
+        request = inference_pb2.CreatePromptVersionRequest(
+            name="rag-grounded",
+            system=f"{builtin.system} {extra}".strip(),
+            template=builtin.template,
+            variables=builtin.variables,
+            labels=["production"] if n == 0 else [],
+        )
+        prompts.CreatePromptVersion(request, metadata=as_user("erin", tenant))
+    assistant = gateway_pb2_grpc.AssistantStub(channels["gateway"])
+
+    def ask_version(version: int) -> gateway_pb2.AskResponse | None:
+        response = assistant.Ask(
+            gateway_pb2.AskRequest(query="When is lunch served?"), metadata=as_user("erin", tenant)
+        )
+        return response if response.prompt_version == version and "noon" in response.answer else None
+
+    assert eventually(lambda: ask_version(1)).prompt_name == "rag-grounded"
+    prompts.SetLabel(
+        inference_pb2.SetLabelRequest(name="rag-grounded", label="production", version=2, reason="shorter answers"),
+        metadata=as_user("erin", tenant),
+    )
+    promoted = eventually(lambda: ask_version(2), timeout_s=15)
+    assert not promoted.cached  # the cache is keyed by prompt version
+    prompts.Rollback(
+        inference_pb2.RollbackRequest(name="rag-grounded", label="production", reason="complaints"),
+        metadata=as_user("erin", tenant),
+    )
+    eventually(lambda: ask_version(1), timeout_s=15)
+
+    audit = audit_pb2_grpc.AuditStub(channels["audit"])
+
+    def changes() -> list[str] | None:
+        query = audit_pb2.QueryRequest(tenant=tenant, event_types=["io.llmops.prompts.changed.v1"])
+        found = [json.loads(r.payload_json)["change"] for r in audit.Query(query).records]
+        return found if len(found) == 5 else None
+
+    assert eventually(changes) == ["created", "label_moved", "created", "label_moved", "rolled_back"]
