@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     """Answer length budget when the caller asks for 0."""
     semantic_cache: bool = True
     """Serve an earlier answer to a similar question under the same tenant, access scope, prompt version and model."""
-    cache_similarity: float = Field(default=0.95, ge=0.5, le=1.0)
+    cache_similarity: float = Field(default=0.92, ge=0.5, le=1.0)
     """Cosine similarity two questions' embeddings need to share an answer."""
     cache_ttl_s: float = Field(default=86_400.0, gt=0)
     """Longest a cached answer lives; a new version or deletion of a cited document removes it sooner."""

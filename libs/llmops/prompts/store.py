@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import nats.errors
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -212,7 +213,9 @@ class PromptCatalog:
     async def stop(self) -> None:
         """Stops following changes."""
         if self._watcher is not None:
-            await self._watcher.stop()  # type: ignore[no-untyped-call]
+            # The connection may already be closed (the bus stops first); the watch ended with it.
+            with contextlib.suppress(nats.errors.Error):
+                await self._watcher.stop()  # type: ignore[no-untyped-call]
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

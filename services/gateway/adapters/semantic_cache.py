@@ -31,7 +31,7 @@ class SemanticCache:
         client: AsyncQdrantClient,
         dimensions: int,
         *,
-        threshold: float = 0.95,
+        threshold: float = 0.92,
         ttl_s: float = 86_400.0,
         collection: str = COLLECTION,
     ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -20,11 +21,21 @@ from services.inference.core import Parameters, Piece
 from services.inference.resilience import CircuitBreaker, RetryPolicy
 
 
+@functools.lru_cache(maxsize=4096)
 def _tensor(name: str, value: Any, datatype: str) -> triton.InferInput:
-    array = np.array([[value]], dtype=object if datatype == "BYTES" else None)
-    if datatype != "BYTES":
-        array = array.astype({"INT32": np.int32, "UINT64": np.uint64, "FP32": np.float32, "BOOL": np.bool_}[datatype])
-    tensor = triton.InferInput(name, list(array.shape), datatype)
+    """One [1, 1] input tensor; scalar ones repeat across requests, so each distinct value is built once."""
+    array = np.array([[value]], dtype=_NUMPY[datatype])
+    tensor = triton.InferInput(name, [1, 1], datatype)
+    tensor.set_data_from_numpy(array)
+    return tensor
+
+
+_NUMPY: dict[str, Any] = {"INT32": np.int32, "UINT64": np.uint64, "FP32": np.float32, "BOOL": np.bool_}
+
+
+def _bytes_tensor(name: str, values: list[bytes]) -> triton.InferInput:
+    array = np.array([values], dtype=object)
+    tensor = triton.InferInput(name, list(array.shape), "BYTES")
     tensor.set_data_from_numpy(array)
     return tensor
 
@@ -32,7 +43,7 @@ def _tensor(name: str, value: Any, datatype: str) -> triton.InferInput:
 def ensemble_inputs(prompt: str, params: Parameters, *, stream: bool) -> list[triton.InferInput]:
     """The ensemble's input tensors for one request (batch of one)."""
     inputs = [
-        _tensor("text_input", prompt.encode(), "BYTES"),
+        _bytes_tensor("text_input", [prompt.encode()]),
         _tensor("max_tokens", params.max_tokens, "INT32"),
         _tensor("stream", stream, "BOOL"),
         _tensor("temperature", params.temperature, "FP32"),
@@ -46,10 +57,7 @@ def ensemble_inputs(prompt: str, params: Parameters, *, stream: bool) -> list[tr
         inputs.append(_tensor("return_log_probs", True, "BOOL"))
     inputs.append(_tensor("return_perf_metrics", True, "BOOL"))
     if params.stop_words:
-        words = np.array([[w.encode() for w in params.stop_words]], dtype=object)
-        stop = triton.InferInput("stop_words", list(words.shape), "BYTES")
-        stop.set_data_from_numpy(words)
-        inputs.append(stop)
+        inputs.append(_bytes_tensor("stop_words", [w.encode() for w in params.stop_words]))
     return inputs
 
 
@@ -61,22 +69,17 @@ def _text(result: Any) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _optional(result: Any, name: str) -> Any:
-    try:
-        return result.as_numpy(name)
-    except InferenceServerException:  # pragma: no cover - tritonclient raises for an output it cannot decode
-        return None
-
-
 def read_piece(result: Any) -> Piece:
     """Text plus log-probs and perf metrics when the model returned them."""
-    log_probs = _optional(result, "output_log_probs")
-    cum = _optional(result, "cum_log_probs")
+    present = {output.name for output in result.get_response().outputs}
+    log_probs = result.as_numpy("output_log_probs") if "output_log_probs" in present else None
+    cum = result.as_numpy("cum_log_probs") if "cum_log_probs" in present else None
     metrics = {}
     for name in PERF_METRIC_OUTPUTS:
-        value = _optional(result, name)
-        if value is not None and value.size:
-            metrics[name] = str(value.reshape(-1)[0].item())
+        if name in present:
+            value = result.as_numpy(name)
+            if value is not None and value.size:
+                metrics[name] = str(value.reshape(-1)[0].item())
     return Piece(
         text=_text(result),
         log_probs=tuple(float(x) for x in log_probs.reshape(-1)) if log_probs is not None else (),
@@ -222,6 +225,7 @@ class TritonGenerator:
 
         call = self._stream_stub.ModelStreamInfer(requests(), timeout=timeout_s)
         self.in_flight += 1
+        completed = False
         try:
             async for response in call:
                 if response.error_message:
@@ -231,6 +235,7 @@ class TritonGenerator:
                     yield piece
                 final = response.infer_response.parameters.get("triton_final_response")
                 if final is not None and final.bool_param:
+                    completed = True
                     break
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
@@ -242,8 +247,9 @@ class TritonGenerator:
                 raise ServerUnreachable(f"Triton at {self.url} is unavailable: {exc.details()}") from exc
             raise Unavailable(f"Triton at {self.url} failed the request ({code.name}): {exc.details()}") from exc
         finally:
-            finished.set()
-            call.cancel()  # a no-op after the final response; stops Triton's work when the caller left early
+            finished.set()  # ends the request side: a completed call closes by itself
+            if not completed:
+                call.cancel()  # the caller left early: stop Triton's work
             self.in_flight -= 1
 
     async def close(self) -> None:
