@@ -10,7 +10,9 @@ drift on the machine hits both equally.
 - direct streaming: `ModelStreamInfer` on the decoupled `ensemble`, time to the first text response;
   platform streaming: `Inference.GenerateStream`, time to the first delta.
 
-Overhead = platform − direct, per percentile of each distribution (the model's own time is in both).
+A third side, `bench/passthrough_server.py`, is a grpc.aio server that only forwards to Triton: the floor any
+Python service in between pays (the extra gRPC hop). Overhead = platform − direct, per percentile of each
+distribution (the model's own time is in both); "own" = platform − passthrough.
 
     .venv/bin/python bench/inference_overhead.py [--requests 500]
 """
@@ -46,6 +48,7 @@ QUESTION = (
     "Question: Are tuples immutable?\n"
 )
 PARAMS = Parameters(max_tokens=32, stop_words=CHATML_STOP)
+SIDES = ("direct", "passthrough", "platform")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -59,13 +62,15 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def measure(requests: int, triton_url: str, inference_url: str) -> dict[str, list[float]]:
+async def measure(requests: int, triton_url: str, inference_url: str, passthrough_url: str) -> dict[str, list[float]]:
     prompt = render_chatml([Message("user", QUESTION)])
     client = triton.InferenceServerClient(triton_url)
     triton_channel = grpc.aio.insecure_channel(triton_url)
     stream_stub = service_pb2_grpc.GRPCInferenceServiceStub(triton_channel)
     channel = grpc.aio.insecure_channel(inference_url)
     platform_stub = inference_pb2_grpc.InferenceStub(channel)
+    passthrough_channel = grpc.aio.insecure_channel(passthrough_url)
+    passthrough_stub = inference_pb2_grpc.InferenceStub(passthrough_channel)
 
     def platform_request(model: str) -> inference_pb2.GenerateRequest:
         return inference_pb2.GenerateRequest(
@@ -102,22 +107,36 @@ async def measure(requests: int, triton_url: str, inference_url: str) -> dict[st
             break
         call.cancel()
 
-    pairs = {
-        "unary": (direct_unary, platform_unary),
-        "first_token": (direct_first_token, platform_first_token),
+    async def passthrough_unary() -> None:
+        await passthrough_stub.Generate(platform_request(""))
+
+    async def passthrough_first_token() -> None:
+        call = passthrough_stub.GenerateStream(platform_request(""))
+        async for _ in call:
+            break
+        call.cancel()
+
+    sides = {
+        "unary": {"direct": direct_unary, "passthrough": passthrough_unary, "platform": platform_unary},
+        "first_token": {
+            "direct": direct_first_token,
+            "passthrough": passthrough_first_token,
+            "platform": platform_first_token,
+        },
     }
-    samples: dict[str, list[float]] = {f"{kind}_{side}": [] for kind in pairs for side in ("direct", "platform")}
-    for kind, (direct, via_platform) in pairs.items():
+    samples: dict[str, list[float]] = {f"{kind}_{side}": [] for kind in sides for side in SIDES}
+    for kind, calls in sides.items():
         for _ in range(20):  # warm-up: connections, model config lookups, code paths
-            await direct()
-            await via_platform()
+            for call in calls.values():
+                await call()
         for n in range(requests):
-            order = [("direct", direct), ("platform", via_platform)]
-            for side, call in order if n % 2 else reversed(order):
-                samples[f"{kind}_{side}"].append(await timed(call))
+            for i in range(len(SIDES)):  # rotate who goes first
+                side = SIDES[(n + i) % len(SIDES)]
+                samples[f"{kind}_{side}"].append(await timed(calls[side]))
     await client.close()
     await triton_channel.close()
     await channel.close()
+    await passthrough_channel.close()
     return samples
 
 
@@ -141,37 +160,55 @@ def main() -> None:
             ),
         }
         service = subprocess.Popen([sys.executable, "-m", "services.inference"], env=env)
+        passthrough_port = free_port()
+        passthrough = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "passthrough_server.py"), str(passthrough_port), t.grpc_url]
+        )
         try:
             deadline = time.monotonic() + 60
             while not health_check(f"127.0.0.1:{port}"):
                 if time.monotonic() > deadline or service.poll() is not None:
                     raise SystemExit("the inference service did not start")
                 time.sleep(0.2)
-            samples = asyncio.run(measure(args.requests, t.grpc_url, f"127.0.0.1:{port}"))
+            samples = asyncio.run(
+                measure(args.requests, t.grpc_url, f"127.0.0.1:{port}", f"127.0.0.1:{passthrough_port}")
+            )
         finally:
-            service.terminate()
-            service.wait(30)
+            for process in (service, passthrough):
+                process.terminate()
+                process.wait(30)
     report(samples, args.requests)
 
 
 def report(samples: dict[str, list[float]], requests: int) -> None:
     rows = []
     for kind, label in (("unary", "unary Generate"), ("first_token", "time to first streamed token")):
-        direct, via = samples[f"{kind}_direct"], samples[f"{kind}_platform"]
         for q in (50, 99):
-            d, p = percentile(direct, q), percentile(via, q)
-            rows.append({"measure": label, "percentile": q, "direct_ms": d, "platform_ms": p, "overhead_ms": p - d})
+            d, h, p = (percentile(samples[f"{kind}_{side}"], q) for side in SIDES)
+            rows.append(
+                {
+                    "measure": label,
+                    "percentile": q,
+                    "direct_ms": d,
+                    "passthrough_ms": h,
+                    "platform_ms": p,
+                    "hop_ms": h - d,
+                    "overhead_ms": p - d,
+                    "own_ms": p - h,
+                }
+            )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(
         json.dumps({"requests": requests, "machine": platform.machine(), "rows": rows, "samples": samples})
     )
-    print(f"{requests} requests per measure, alternating direct / platform; {platform.machine()}, {os.cpu_count()} CPUs")
-    print("| measure | percentile | Triton direct | through inference | overhead |")
-    print("|---|---|---|---|---|")
+    print(f"{requests} requests per measure and side, order rotated; {platform.machine()}, {os.cpu_count()} CPUs")
+    print("| measure | pct | Triton direct | bare proxy | inference service | hop | overhead | own |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['measure']} | p{r['percentile']} | {r['direct_ms']:.2f} ms | {r['platform_ms']:.2f} ms "
-            f"| {r['overhead_ms']:+.2f} ms |"
+            f"| {r['measure']} | p{r['percentile']} | {r['direct_ms']:.2f} ms | {r['passthrough_ms']:.2f} ms "
+            f"| {r['platform_ms']:.2f} ms | {r['hop_ms']:+.2f} ms | {r['overhead_ms']:+.2f} ms "
+            f"| {r['own_ms']:+.2f} ms |"
         )
 
 
