@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import grpc
-from nats.js.api import StorageType
 
 from llmops.api.embedding.v1 import embedding_pb2_grpc
 from llmops.api.gateway.v1 import gateway_pb2_grpc
@@ -15,9 +14,7 @@ from llmops.api.retrieval.v1 import retrieval_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
-from llmops.prompts.store import BUCKET as PROMPTS_BUCKET
-from llmops.prompts.store import HISTORY as PROMPTS_HISTORY
-from llmops.prompts.store import PromptCatalog, PromptStore
+from llmops.prompts.store import PromptCatalog, open_prompt_store
 from llmops.service import run_until_stopped
 from llmops.vectorstore import close_qdrant, open_qdrant
 from services.gateway import handlers
@@ -43,13 +40,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     on_start: list[Callable[[], Awaitable[None]]] = []
     on_stop: list[Callable[[], Awaitable[None]]] = []
     if settings.semantic_cache:
-        catalog = PromptCatalog(
-            PromptStore(
-                lambda: bus.broker.key_value(
-                    PROMPTS_BUCKET, history=PROMPTS_HISTORY, replicas=common.stream_replicas, storage=StorageType.FILE
-                )
-            )
-        )
+        catalog = PromptCatalog(open_prompt_store(bus, common.stream_replicas))
         store = SemanticCache(
             open_qdrant(settings.cache_qdrant_url, settings.resolved_cache_path()),
             settings.embedding_dimensions,

@@ -12,9 +12,7 @@ from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging, get_logger
-from llmops.prompts.store import BUCKET as PROMPTS_BUCKET
-from llmops.prompts.store import HISTORY as PROMPTS_HISTORY
-from llmops.prompts.store import PromptCatalog, PromptStore
+from llmops.prompts.store import PromptCatalog, open_prompt_store
 from llmops.service import run_until_stopped
 from services.inference.adapters import budget_store
 from services.inference.adapters.budget_store import BudgetStore
@@ -68,11 +66,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
             served_as=spec.served_model,
         )
     bus = Bus.from_settings(common, "llmops/inference")
-    store = PromptStore(
-        lambda: bus.broker.key_value(
-            PROMPTS_BUCKET, history=PROMPTS_HISTORY, replicas=common.stream_replicas, storage=StorageType.FILE
-        )
-    )
+    store = open_prompt_store(bus, common.stream_replicas)
     catalog = PromptCatalog(store)
     registry = PromptRegistry(store, bus)
     budgets = BudgetStore(

@@ -704,6 +704,17 @@ def test_bad_prompt_requests_get_clear_statuses(channels: dict[str, grpc.Channel
             "needs variable",
         ),
         (
+            lambda: stub.Generate(
+                inference_pb2.GenerateRequest(
+                    messages=inference_pb2.Messages(messages=[inference_pb2.ChatMessage(role="user", content="hi")]),
+                    model="huge",
+                ),
+                metadata=as_user("ana"),
+            ),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "model 'huge' is not configured",
+        ),
+        (
             lambda: prompts.Rollback(
                 inference_pb2.RollbackRequest(name="rag-grounded", reason="x"), metadata=as_user("ana")
             ),

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 
 import nats
 import pytest
-from nats.js.api import StorageType
 
 from llmops.auth import Principal
 from llmops.bus import Bus, EventContext
@@ -15,7 +14,7 @@ from llmops.errors import FailedPrecondition, InvalidArgument, NotFound
 from llmops.events import PromptChange, PromptChanged
 from llmops.prompts.builtin import RAG_PROMPT
 from llmops.prompts.core import PRODUCTION, SHARED_TENANT, Variable
-from llmops.prompts.store import BUCKET, HISTORY, PromptCatalog, PromptStore
+from llmops.prompts.store import BUCKET, PromptCatalog, PromptStore, open_prompt_store
 from services.inference.prompts import Draft, PromptRegistry
 
 pytestmark = pytest.mark.integration
@@ -38,7 +37,7 @@ async def bus(nats_url: str) -> AsyncIterator[Bus]:
 
 
 def open_store(bus: Bus) -> PromptStore:
-    return PromptStore(lambda: bus.broker.key_value(BUCKET, history=HISTORY, storage=StorageType.FILE))
+    return open_prompt_store(bus)
 
 
 def draft(template: str = "Summarise {{text}}", **kw: object) -> Draft:

@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import nats.errors
+from nats.js.api import StorageType
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from llmops.bus import Bus
 from llmops.errors import FailedPrecondition, NotFound
 from llmops.logging import get_logger
 from llmops.prompts.core import SHARED_TENANT, PromptHead, PromptVersion, resolve_version
@@ -242,3 +244,10 @@ class PromptCatalog:
         if key not in self._versions:
             self._versions[key] = await self.store.version(tenant, name, number)
         return self._versions[key]
+
+
+def open_prompt_store(bus: Bus, replicas: int = 1) -> PromptStore:
+    """The registry's store on the bus's NATS connection (the bucket is created on first use)."""
+    return PromptStore(
+        lambda: bus.broker.key_value(BUCKET, history=HISTORY, replicas=replicas, storage=StorageType.FILE)
+    )
