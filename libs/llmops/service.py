@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -57,3 +58,31 @@ async def run_until_stopped(
         for close in on_stop:
             await close()
         log.info("service stopped", service=name)
+
+
+class PeriodicTask:
+    """Runs `step` every `interval_s` in the background from `start` until `stop`; a failing step is logged and
+    retried at the next tick, never ends the loop."""
+
+    def __init__(self, name: str, step: Callable[[], Awaitable[None]], interval_s: float) -> None:
+        self.name = name
+        self.step = step
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except Exception:  # noqa: BLE001 - a background chore must outlive one failure
+                log.exception("periodic task failed", task=self.name)
+            await asyncio.sleep(self.interval_s)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

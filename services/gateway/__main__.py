@@ -12,10 +12,11 @@ from llmops.api.gateway.v1 import gateway_pb2_grpc
 from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2_grpc
 from llmops.bus import Bus
+from llmops.events import utcnow
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.prompts.store import PromptCatalog, open_prompt_store
-from llmops.service import run_until_stopped
+from llmops.service import PeriodicTask, run_until_stopped
 from llmops.vectorstore import close_qdrant, open_qdrant
 from services.gateway import handlers
 from services.gateway.adapters.semantic_cache import SemanticCache
@@ -50,8 +51,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         cache = AnswerCache(
             embedding_pb2_grpc.EmbeddingStub(embedding_channel), catalog, store, settings.embed_timeout_s
         )
-        on_start += [catalog.start, store.ensure_collection]
-        on_stop += [catalog.stop, close_qdrant]
+        purge = PeriodicTask("cache-purge", lambda: store.purge_expired(utcnow()), settings.cache_purge_interval_s)
+        on_start += [catalog.start, store.ensure_collection, purge.start]
+        on_stop += [purge.stop, catalog.stop, close_qdrant]
     app = Assistant(
         retrieval_pb2_grpc.RetrievalStub(retrieval_channel),
         inference_pb2_grpc.InferenceStub(inference_channel),

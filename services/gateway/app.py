@@ -166,7 +166,7 @@ class Assistant:
 
     async def _plan(self, principal: Principal, question: Question) -> Plan | None:
         """The cache key for a question (the prompt version resolved here, so the answer uses exactly it)."""
-        if self.cache is None:
+        if self.cache is None or question.temperature > 0:  # sampling asks for variety: never cached
             return None
         name = question.prompt_name or self.prompt_name
         version, _ = await self.cache.catalog.resolve(
@@ -187,8 +187,8 @@ class Assistant:
         started = time.perf_counter()
         interaction_id = str(uuid.uuid4())
         plan = await self._plan(principal, question)
-        if self.cache is not None and plan is not None:
-            hit = await self.cache.store.lookup(plan.key, plan.vector, self.clock())
+        if plan is not None and self.cache is not None:
+            hit = await self._cached(self.cache, plan)
             if hit is not None:
                 async for served in self._serve_cached(principal, question, hit, interaction_id, started):
                     yield served
@@ -230,13 +230,28 @@ class Assistant:
             prompt_name=prompt_name,
             prompt_version=prompt_version,
         )
-        if self.cache is not None and plan is not None and cacheable(question, text, citations, NO_SOURCES_ANSWER):
-            cached = CachedAnswer(
-                text, citations, model, prompt_name, prompt_version, interaction_id, created_at=self.clock()
+        if plan is not None and self.cache is not None and cacheable(question, text, citations, NO_SOURCES_ANSWER):
+            await self._keep(
+                self.cache,
+                plan,
+                CachedAnswer(text, citations, model, prompt_name, prompt_version, interaction_id, self.clock()),
             )
-            await self.cache.store.put(plan.key, plan.vector, cached)
         await self._finish(principal, question, answer)
         yield answer
+
+    async def _cached(self, cache: AnswerCache, plan: Plan) -> CachedAnswer | None:
+        """A cached answer, or None; the cache is best-effort, so its failure only costs a generation."""
+        try:
+            return await cache.store.lookup(plan.key, plan.vector, self.clock())
+        except Exception as exc:  # noqa: BLE001 - any cache failure degrades to a miss
+            log.warning("semantic cache lookup failed", error=f"{type(exc).__name__}: {exc}")
+            return None
+
+    async def _keep(self, cache: AnswerCache, plan: Plan, answer: CachedAnswer) -> None:
+        try:
+            await cache.store.put(plan.key, plan.vector, answer)
+        except Exception as exc:  # noqa: BLE001 - an answer already given must still be published
+            log.warning("semantic cache write failed", error=f"{type(exc).__name__}: {exc}")
 
     async def _serve_cached(
         self, principal: Principal, question: Question, hit: CachedAnswer, interaction_id: str, started: float
@@ -272,10 +287,11 @@ class Assistant:
             cached_from=answer.cached_from,
         )
 
-    async def on_document_changed(self, tenant: str, document_id: str, current_version: int | None) -> None:
-        """Drops cached answers citing a superseded or deleted document (keeping those on `current_version`)."""
+    async def on_document_changed(self, tenant: str, document_id: str, version: int, *, deleted: bool) -> None:
+        """Drops cached answers citing a superseded (or, after deletion, any) version of a document."""
         if self.cache is not None:
-            await self.cache.store.invalidate(tenant, document_id, current_version)
+            valid_from = version + 1 if deleted else version
+            await self.cache.store.invalidate(tenant, document_id, valid_from, keep_valid_from=not deleted)
 
     async def _generate(
         self, principal: Principal, question: Question, sources: list[Source], prompt_version: int = 0

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     """Cosine similarity two questions' embeddings need to share an answer."""
     cache_ttl_s: float = Field(default=86_400.0, gt=0)
     """Longest a cached answer lives; a new version or deletion of a cited document removes it sooner."""
+    cache_purge_interval_s: float = Field(default=600.0, gt=0)
+    """How often expired cached answers are deleted."""
     cache_qdrant_url: str | None = None
     """Qdrant server for the cache (shared by replicas); unset = local mode under the data directory."""
     cache_qdrant_path: Path | None = None

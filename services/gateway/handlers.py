@@ -15,10 +15,10 @@ def register(bus: Bus, app: Assistant) -> None:
 
     async def on_indexed(event: DocumentIndexed, _: EventContext) -> None:
         if event.superseded_version is not None:
-            await app.on_document_changed(event.tenant, event.document_id, event.version)
+            await app.on_document_changed(event.tenant, event.document_id, event.version, deleted=False)
 
     async def on_deleted(event: DocumentDeleted, _: EventContext) -> None:
-        await app.on_document_changed(event.tenant, event.document_id, None)
+        await app.on_document_changed(event.tenant, event.document_id, event.version, deleted=True)
 
     bus.subscribe(DocumentIndexed, on_indexed, durable="gateway-cache-indexed")
     bus.subscribe(DocumentDeleted, on_deleted, durable="gateway-cache-deleted")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 
 from nats.js.api import StorageType
@@ -13,7 +12,7 @@ from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging, get_logger
 from llmops.prompts.store import PromptCatalog, open_prompt_store
-from llmops.service import run_until_stopped
+from llmops.service import PeriodicTask, run_until_stopped
 from services.inference.adapters import budget_store
 from services.inference.adapters.budget_store import BudgetStore
 from services.inference.adapters.tokenizer import token_counter
@@ -30,16 +29,20 @@ PROMPTS_SERVICE = "llmops.api.inference.v1.Prompts"
 log = get_logger(__name__)
 
 
-async def watch_readiness(generators: dict[str, TritonGenerator], server: GrpcServer, interval_s: float) -> None:
+class Readiness:
     """Keeps the Inference health status SERVING while at least one model is ready, NOT_SERVING otherwise."""
-    serving: bool | None = None
-    while True:
-        ready = {name: await g.ready() for name, g in generators.items()}
-        if any(ready.values()) != serving:
-            serving = any(ready.values())
-            await server.set_serving(INFERENCE_SERVICE, serving)
-            log.info("model readiness changed", ready=ready, serving=serving)
-        await asyncio.sleep(interval_s)
+
+    def __init__(self, generators: dict[str, TritonGenerator], server: GrpcServer) -> None:
+        self.generators = generators
+        self.server = server
+        self.serving: bool | None = None
+
+    async def check(self) -> None:
+        ready = {name: await g.ready() for name, g in self.generators.items()}
+        if any(ready.values()) != self.serving:
+            self.serving = any(ready.values())
+            await self.server.set_serving(INFERENCE_SERVICE, self.serving)
+            log.info("model readiness changed", ready=ready, serving=self.serving)
 
 
 async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
@@ -68,7 +71,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     bus = Bus.from_settings(common, "llmops/inference")
     store = open_prompt_store(bus, common.stream_replicas)
     catalog = PromptCatalog(store)
-    registry = PromptRegistry(store, bus)
+    registry = PromptRegistry(store, bus, models=list(models))
     budgets = BudgetStore(
         lambda: bus.broker.key_value(
             budget_store.BUCKET,
@@ -104,16 +107,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         ],
         settings.grpc,
     )
-    readiness: list[asyncio.Task[None]] = []
-
-    async def start_readiness() -> None:
-        readiness.append(asyncio.create_task(watch_readiness(generators, server, settings.readiness_interval_s)))
-
-    async def stop_readiness() -> None:
-        for task in readiness:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    readiness = PeriodicTask("model-readiness", Readiness(generators, server).check, settings.readiness_interval_s)
 
     async def close_generators() -> None:
         for generator in generators.values():
@@ -126,8 +120,8 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         grace_s=settings.grpc.grace_s,
         stopped=stopped,
         on_start=[registry.seed_builtins, catalog.start],
-        on_serving=[start_readiness],
-        on_stop=[stop_readiness, catalog.stop, close_generators],
+        on_serving=[readiness.start],
+        on_stop=[readiness.stop, catalog.stop, close_generators],
     )
 
 

@@ -71,6 +71,13 @@ class Publisher(Protocol):
     async def publish(self, event: BudgetAlert) -> None: ...
 
 
+class Budgets(Protocol):
+    """Refuses a tenant past its budget; records what each request spent."""
+
+    async def check(self, tenant: str) -> None: ...
+    async def record(self, tenant: str, tokens: int, cost_usd: float) -> None: ...
+
+
 class BudgetGuard:
     """Refuses tenants whose daily budget is spent, counts usage, and raises the 80% / 100% alerts."""
 
@@ -118,7 +125,7 @@ class Inference:
         *,
         limits: Limits,
         catalog: PromptCatalog | None = None,
-        budgets: BudgetGuard | None = None,
+        budgets: Budgets | None = None,
         timeout_s: float = 120.0,
     ) -> None:
         validate_routes(routes, models)
@@ -176,13 +183,17 @@ class Inference:
             requested=model.strip(),
         )
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + (min(timeout_s, self.timeout_s) if timeout_s else self.timeout_s)
+        limit = self.timeout_s if timeout_s is None else min(timeout_s, self.timeout_s)
+        if limit <= 0:
+            raise DeadlineExceeded("the request's deadline passed before generation started")
+        deadline = loop.time() + limit
         failed: list[str] = []
         for position, name in enumerate(chain):
             chosen = self.models[name]
             started = time.perf_counter()
             first_token_ms = 0.0
             pieces: list[Piece] = []
+            charged = False
             try:
                 stream = chosen.generator.stream(prompt, params, timeout_s=deadline - loop.time())
                 async with contextlib.aclosing(stream):
@@ -199,12 +210,25 @@ class Inference:
                     raise
                 log.warning("model failed; falling back", model=name, route=route, error=str(exc))
                 failed.append(name)
-                continue
-            completion = self._completion(chosen, prompt, params, pieces, use, route, failed, first_token_ms, started)
-            if self.budgets is not None:
-                await self.budgets.record(principal.tenant, completion.usage.total_tokens, completion.usage.cost_usd)
-            yield completion
-            return
+            else:
+                completion = self._completion(
+                    chosen, prompt, params, pieces, use, route, failed, first_token_ms, started
+                )
+                charged = True
+                await self._charge(principal.tenant, completion.usage.total_tokens, completion.usage.cost_usd)
+                yield completion
+                return
+            finally:
+                if pieces and not charged:
+                    # The caller left or the model failed mid-answer: the tokens were still generated.
+                    text = "".join(p.text for p in pieces)
+                    spent = usage(chosen.counter.count(prompt), chosen.counter.count(text), chosen.pricing)
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(self._charge(principal.tenant, spent.total_tokens, spent.cost_usd))
+
+    async def _charge(self, tenant: str, tokens: int, cost_usd: float) -> None:
+        if self.budgets is not None:
+            await self.budgets.record(tenant, tokens, cost_usd)
 
     @staticmethod
     def _completion(

@@ -8,7 +8,7 @@ through a watch; these admin reads go to the store, so they see a write at once.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -23,13 +23,13 @@ from llmops.prompts.core import (
     PromptHead,
     PromptVersion,
     Variable,
+    caller_tenant,
     move_label,
     new_version,
     resolve_version,
     roll_back,
     set_split,
     validate_name,
-    validate_tenant,
 )
 from llmops.prompts.store import PromptStore
 
@@ -57,10 +57,18 @@ class Draft:
 class PromptRegistry:
     """Versioned, labelled prompts per tenant."""
 
-    def __init__(self, store: PromptStore, bus: Publisher, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        store: PromptStore,
+        bus: Publisher,
+        clock: Callable[[], datetime] = utcnow,
+        models: Collection[str] = (),
+    ) -> None:
         self.store = store
         self.bus = bus
         self.clock = clock
+        self.models = models
+        """Configured model names a version may pin; empty = not checked."""
 
     async def seed_builtins(self) -> None:
         """Puts the built-in prompts in the shared namespace (idempotent; every replica runs it at start)."""
@@ -69,10 +77,12 @@ class PromptRegistry:
 
     async def create(self, principal: Principal, draft: Draft) -> tuple[PromptVersion, PromptHead]:
         """A new immutable version in the caller's namespace, with the labels asked for moved to it."""
-        tenant = validate_tenant(principal.tenant)
+        tenant = caller_tenant(principal.tenant)
         validate_name(draft.name, "name")
         for label in draft.labels:
             validate_name(label, "labels[]")
+        if draft.model and self.models and draft.model not in self.models:
+            raise InvalidArgument(f"model {draft.model!r} is not configured; choose one of {sorted(self.models)}")
         now = self.clock()
 
         def build(number: int) -> PromptVersion:
@@ -113,7 +123,7 @@ class PromptRegistry:
 
     async def prompts(self, principal: Principal) -> list[PromptHead]:
         """The caller's prompts and the shared built-ins it has not overridden, by name."""
-        tenant = validate_tenant(principal.tenant)
+        tenant = caller_tenant(principal.tenant)
         own = {name: (await self.store.head(tenant, name))[0] for name in await self.store.names(tenant)}
         for name in await self.store.names(SHARED_TENANT):
             if name not in own:
@@ -124,7 +134,7 @@ class PromptRegistry:
         self, principal: Principal, name: str, label: str, version: int, reason: str = ""
     ) -> tuple[PromptVersion, PromptHead]:
         """Moves `label` to `version` atomically; readers see the old or the new version, never neither."""
-        tenant = validate_tenant(principal.tenant)
+        tenant = caller_tenant(principal.tenant)
         validate_name(name, "name")
         if version <= 0:
             raise InvalidArgument("version must be positive; list versions with `llmops prompts versions NAME`")
@@ -139,7 +149,7 @@ class PromptRegistry:
         self, principal: Principal, name: str, label: str, reason: str
     ) -> tuple[PromptVersion, PromptHead]:
         """Moves `label` back to the version it pointed at before."""
-        tenant = validate_tenant(principal.tenant)
+        tenant = caller_tenant(principal.tenant)
         validate_name(name, "name")
         if not reason.strip():
             raise InvalidArgument("reason is empty; say why the label rolls back (it is audited)")
@@ -157,20 +167,21 @@ class PromptRegistry:
         self, principal: Principal, name: str, weights: Mapping[str, float], reason: str = ""
     ) -> PromptHead:
         """Sends each label its share of users; an empty mapping sends everyone to `production`."""
-        tenant = validate_tenant(principal.tenant)
+        tenant = caller_tenant(principal.tenant)
         validate_name(name, "name")
 
-        def change(head: PromptHead) -> tuple[PromptHead, dict[str, float]]:
+        def change(head: PromptHead) -> tuple[PromptHead, bool]:
             updated = set_split(head, weights)
-            return updated, updated.split
+            return updated, updated.split != head.split
 
-        split = await self.store.update_head(tenant, name, change)
-        await self._publish(principal, PromptChange.SPLIT_CHANGED, name, 0, split=split, reason=reason)
+        if await self.store.update_head(tenant, name, change):
+            head, _ = await self.store.head(tenant, name)
+            await self._publish(principal, PromptChange.SPLIT_CHANGED, name, 0, split=head.split, reason=reason)
         head, _ = await self.store.head(tenant, name)
         return head
 
     async def _visible_head(self, principal: Principal, name: str) -> PromptHead:
-        tenant = validate_tenant(principal.tenant)
+        tenant = caller_tenant(principal.tenant)
         try:
             head, _ = await self.store.head(tenant, name)
         except NotFound:

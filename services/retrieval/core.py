@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,8 @@ def validate(
         raise InvalidArgument(f"top_k must be between 1 and {MAX_TOP_K} (0 for the default)")
     if not -1.0 <= score_threshold <= 1.0:
         raise InvalidArgument("score_threshold is a cosine similarity between -1 and 1 (0 for none)")
+    if vector and not all(math.isfinite(x) for x in vector):
+        raise InvalidArgument("query_vector holds NaN or infinite values; send a finite embedding or none")
     if vector and len(vector) != dimensions:
         raise InvalidArgument(
             f"query_vector has {len(vector)} dimensions; the index uses {dimensions} (or send none to embed the query)"

@@ -10,7 +10,7 @@ import pytest
 
 from llmops.auth import Principal
 from llmops.bus import Bus, EventContext
-from llmops.errors import FailedPrecondition, InvalidArgument, NotFound
+from llmops.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from llmops.events import PromptChange, PromptChanged
 from llmops.prompts.builtin import RAG_PROMPT
 from llmops.prompts.core import PRODUCTION, SHARED_TENANT, Variable
@@ -170,3 +170,33 @@ async def test_a_crash_between_version_and_head_leaves_a_gap_the_next_create_ski
         await nc.close()
     v3, head = await registry.create(ANA, draft("Third {{text}}"))
     assert v3.version == 3 and head.latest == 3
+
+
+async def test_an_unlabelled_override_leaves_the_builtin_serving_and_the_shared_namespace_is_read_only(
+    bus: Bus,
+) -> None:
+    await bus.start()
+    store = open_store(bus)
+    registry = PromptRegistry(store, bus)
+    await registry.seed_builtins()
+    catalog = PromptCatalog(open_store(bus))
+    await catalog.start()
+    try:
+        override = Draft(
+            name=RAG_PROMPT,
+            template="Q: {{question}}\n{{sources}}",
+            variables=[Variable(name="sources"), Variable(name="question")],
+        )
+        await registry.create(ANA, override)
+        await wait_for(lambda: ("acme", RAG_PROMPT) in catalog.heads)
+        assert (await catalog.resolve("acme", RAG_PROMPT))[0].tenant == SHARED_TENANT  # no production label yet
+        await registry.set_label(ANA, RAG_PROMPT, PRODUCTION, 1)
+        await wait_for(lambda: catalog.heads["acme", RAG_PROMPT].label_version(PRODUCTION) == 1)
+        assert (await catalog.resolve("acme", RAG_PROMPT))[0].tenant == "acme"
+    finally:
+        await catalog.stop()
+    platform = Principal(tenant=SHARED_TENANT, subject="mallory")
+    with pytest.raises(PermissionDenied, match="reserved for the platform"):
+        await registry.set_label(platform, RAG_PROMPT, PRODUCTION, 1)
+    with pytest.raises(PermissionDenied):
+        await registry.create(platform, draft())

@@ -88,14 +88,26 @@ async def test_a_new_version_or_deletion_of_a_cited_document_removes_the_answers
     other_tenant = replace(key, tenant="globex")
     await cache.put(key, unit(1, 0), answer(source("d1", 1), source("d2", 3)))
     await cache.put(key, unit(0, 1), answer(source("d2", 4)))
-    await cache.put(other_tenant, unit(1, 0), answer(source("d1", 1)))
+    await cache.put(other_tenant, unit(1, 0), answer(source("d2", 3)))
 
-    await cache.invalidate("acme", "d2", keep_version=4)  # d2 v4 superseded v3
+    await cache.invalidate("acme", "d2", 4, keep_valid_from=True)  # d2 v4 superseded v3
     assert await cache.lookup(key, unit(1, 0), NOW) is None
     assert await cache.lookup(key, unit(0, 1), NOW) is not None  # cites the new version: kept
     assert await cache.lookup(other_tenant, unit(1, 0), NOW) is not None  # another tenant's: untouched
 
-    await cache.invalidate("acme", "d2")  # deleted
+    await cache.invalidate("acme", "d2", 5, keep_valid_from=False)  # deleted after version 4
     assert await cache.lookup(key, unit(0, 1), NOW) is None
-    await cache.invalidate("acme", "d2")  # a redelivered event changes nothing
+    await cache.invalidate("acme", "d2", 5, keep_valid_from=False)  # a redelivered event changes nothing
     assert await cache.count() == 1
+
+
+async def test_an_answer_stored_after_its_source_changed_is_not_kept(cache: SemanticCache) -> None:
+    """The race: a request planned before an update stores its answer after the invalidation ran."""
+    key = cache_key(SCOPE, QUESTION, "rag-grounded", 1, "")
+    await cache.invalidate("acme", "d1", 2, keep_valid_from=True)
+    assert not await cache.put(key, unit(1), answer(source("d1", 1)))  # cites the superseded version
+    assert await cache.lookup(key, unit(1), NOW) is None
+    assert await cache.put(key, unit(1), answer(source("d1", 2)))  # the current version is fine
+    await cache.invalidate("acme", "d9", 4, keep_valid_from=False)  # d9 deleted at version 3
+    assert not await cache.put(key, unit(0, 1), answer(source("d9", 3)))
+    assert await cache.put(key, unit(0, 1), answer(source("d9", 4)))  # re-created later: a new version

@@ -122,6 +122,10 @@ async def test_a_deadline_shorter_than_the_call_is_deadline_exceeded(triton_serv
         assert await generator.decoupled()
         with pytest.raises(DeadlineExceeded, match="did not finish within 0.0s"):
             await anext(generator.stream(PROMPT, Parameters(max_tokens=64), timeout_s=1e-6))
+        with pytest.raises(DeadlineExceeded, match="deadline has passed"):
+            await anext(generator.stream(PROMPT, Parameters(max_tokens=64), timeout_s=0))
+        # The caller's deadline was the short one: says nothing about the model's health.
+        assert generator.breaker.failures == 0
     finally:
         await generator.close()
 

@@ -34,12 +34,25 @@ class Scripted:
             raise self.error
 
 
-def app(*generators: Scripted) -> Inference:
+class Ledger:
+    """Budgets that remember every charge."""
+
+    def __init__(self) -> None:
+        self.charges: list[tuple[str, int]] = []
+
+    async def check(self, tenant: str) -> None:
+        return None
+
+    async def record(self, tenant: str, tokens: int, cost_usd: float) -> None:
+        self.charges.append((tenant, tokens))
+
+
+def app(*generators: Scripted, budgets: Ledger | None = None) -> Inference:
     models = {
         f"m{i}": Model(f"m{i}", g, EstimatingCounter(), Pricing(1.0, 2.0), f"served-m{i}")
         for i, g in enumerate(generators)
     }
-    return Inference(models, [RouteRule(name="r", models=list(models))], limits=Limits())
+    return Inference(models, [RouteRule(name="r", models=list(models))], limits=Limits(), budgets=budgets)
 
 
 async def run(inference: Inference) -> list[str | Completion]:
@@ -71,3 +84,22 @@ async def test_a_request_the_model_rejects_is_not_retried_elsewhere() -> None:
     with pytest.raises(FailedPrecondition):
         await run(app(Scripted([], FailedPrecondition("bad stop words")), fallback))
     assert fallback.calls == 0
+
+
+async def test_tokens_generated_before_a_failure_or_a_disconnect_are_still_charged() -> None:
+    ledger = Ledger()
+    with pytest.raises(Unavailable):
+        await run(app(Scripted(["Half ", "an "], Unavailable("gone")), budgets=ledger))
+    assert len(ledger.charges) == 1 and ledger.charges[0][1] > 0
+
+    ledger = Ledger()
+    stream = app(Scripted(["One ", "two ", "three."]), budgets=ledger).stream(
+        ANA, [Message("user", "hi")], Parameters(max_tokens=8)
+    )
+    assert await anext(stream) == "One "
+    await stream.aclose()  # the caller went away after the first piece
+    assert len(ledger.charges) == 1
+
+    ledger = Ledger()
+    await run(app(Scripted(["Whole."]), budgets=ledger))
+    assert len(ledger.charges) == 1  # a finished answer is charged once, not twice

@@ -7,12 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from llmops.errors import FailedPrecondition, InvalidArgument, NotFound
+from llmops.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from llmops.prompts.core import (
     PRODUCTION,
+    SHARED_TENANT,
     PromptHead,
     Variable,
     assigned_label,
+    caller_tenant,
     move_label,
     new_version,
     render,
@@ -129,3 +131,22 @@ def test_resolution_prefers_version_then_label_then_production() -> None:
         resolve_version(h, version=9)
     with pytest.raises(NotFound, match="no label 'beta'"):
         resolve_version(h, label="beta")
+
+
+def test_callers_cannot_act_as_the_platform_namespace() -> None:
+    with pytest.raises(PermissionDenied, match="reserved for the platform"):
+        caller_tenant(SHARED_TENANT)
+    with pytest.raises(InvalidArgument, match="tenant ids use letters"):
+        caller_tenant("acme corp")
+    assert caller_tenant("acme-corp_1") == "acme-corp_1"
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf"), -1.0])
+def test_split_weights_must_be_finite_and_not_negative(weight: float) -> None:
+    with pytest.raises(InvalidArgument, match="finite number"):
+        set_split(head(production=[1], staging=[2]), {"production": 1, "staging": weight})
+
+
+def test_a_default_longer_than_its_bound_is_refused_at_creation() -> None:
+    with pytest.raises(InvalidArgument, match="default is longer than its max_chars"):
+        version(variables=(Variable(name="question", required=False, default="x" * 11, max_chars=10),))

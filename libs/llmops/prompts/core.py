@@ -10,13 +10,14 @@ their label for as long as the split does not change.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from llmops.errors import FailedPrecondition, InvalidArgument, NotFound
+from llmops.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
 SHARED_TENANT = "_shared"
 """Namespace of the platform's built-in prompts, visible to every tenant that has no prompt of that name."""
@@ -109,6 +110,13 @@ def validate_tenant(value: str) -> str:
     return value
 
 
+def caller_tenant(value: str) -> str:
+    """A caller's tenant: valid, and never the platform's namespace (`_`-prefixed ids are reserved)."""
+    if value.startswith("_"):
+        raise PermissionDenied(f"tenant ids starting with '_' are reserved for the platform; {value!r} is not a tenant")
+    return validate_tenant(value)
+
+
 def placeholders(text: str) -> set[str]:
     """The `{{ variable }}` names a template uses."""
     return set(_PLACEHOLDER.findall(text))
@@ -146,6 +154,8 @@ def new_version(
             raise InvalidArgument(f"variable {variable.name!r} is declared twice")
         if variable.max_chars <= 0:
             raise InvalidArgument(f"variables[{i}].max_chars must be positive")
+        if len(variable.default) > variable.max_chars:
+            raise InvalidArgument(f"variables[{i}].default is longer than its max_chars ({variable.max_chars})")
         declared[variable.name] = variable
     used = placeholders(template) | placeholders(system)
     if undeclared := sorted(used - declared.keys()):
@@ -230,8 +240,8 @@ def set_split(head: PromptHead, weights: Mapping[str, float]) -> PromptHead:
         validate_name(label, "split label")
         if head.label_version(label) is None:
             raise FailedPrecondition(f"prompt {head.name} has no label {label!r}; set it before splitting traffic")
-        if weight < 0:
-            raise InvalidArgument(f"split weight of {label!r} is negative")
+        if not math.isfinite(weight) or weight < 0:
+            raise InvalidArgument(f"split weight of {label!r} is {weight}; use a finite number, 0 or more")
     total = sum(weights.values())
     if weights and total <= 0:
         raise InvalidArgument("split weights sum to zero; give at least one label a positive weight")

@@ -233,9 +233,20 @@ class PromptCatalog:
     async def resolve(
         self, tenant: str, name: str, *, label: str = "", version: int = 0, user: str = ""
     ) -> tuple[PromptVersion, str]:
-        """The version a request gets, and the label it came through ('' for an explicit version)."""
+        """The version a request gets, and the label it came through ('' for an explicit version).
+
+        A tenant's own prompt serves once it has the label asked for; until then the shared built-in does, so
+        creating an unlabelled override never takes a tenant's answers down.
+        """
         head = self.head(tenant, name)
-        number, via = resolve_version(head, label=label, version=version, user=user)
+        try:
+            number, via = resolve_version(head, label=label, version=version, user=user)
+        except NotFound:
+            shared = self.heads.get((SHARED_TENANT, name))
+            if version or shared is None or shared is head:
+                raise
+            head = shared
+            number, via = resolve_version(head, label=label, user=user)
         return await self.version(head.tenant, name, number), via
 
     async def version(self, tenant: str, name: str, number: int) -> PromptVersion:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,9 @@ class SemanticCache:
         self.threshold = threshold
         self.ttl_s = ttl_s
         self.collection = collection
+        self.watermarks = f"{collection}-watermarks"
+        """Per document: the first version still valid, so an answer stored late (during an invalidation) is
+        caught: `put` writes, then checks the watermark; `invalidate` sets the watermark, then deletes."""
         self._ready = False
         self._lock = asyncio.Lock()
 
@@ -56,6 +60,10 @@ class SemanticCache:
                 for name in KEYWORD_FIELDS:
                     await self.client.create_payload_index(self.collection, name, models.PayloadSchemaType.KEYWORD)
                 await self.client.create_payload_index(self.collection, "expires_at", models.PayloadSchemaType.FLOAT)
+            if not await self.client.collection_exists(self.watermarks):
+                await self.client.create_collection(
+                    self.watermarks, vectors_config=models.VectorParams(size=1, distance=models.Distance.DOT)
+                )
             self._ready = True
 
     async def lookup(self, key: CacheKey, vector: list[float], now: datetime) -> CachedAnswer | None:
@@ -79,8 +87,9 @@ class SemanticCache:
         point = response.points[0]
         return _answer(point.payload or {}, point.score)
 
-    async def put(self, key: CacheKey, vector: list[float], answer: CachedAnswer) -> None:
-        """Keeps an answer under `key` until its TTL or until a document it cites changes."""
+    async def put(self, key: CacheKey, vector: list[float], answer: CachedAnswer) -> bool:
+        """Keeps an answer under `key` until its TTL or until a document it cites changes; False if a cited
+        document changed meanwhile (then nothing is kept)."""
         await self.ensure_collection()
         documents, versions = document_refs(answer.citations)
         payload: dict[str, Any] = {
@@ -100,19 +109,44 @@ class SemanticCache:
                 }
             ),
         }
-        point = models.PointStruct(id=str(uuid.uuid4()), vector=vector, payload=payload)
+        point_id = str(uuid.uuid4())
+        point = models.PointStruct(id=point_id, vector=vector, payload=payload)
         await self.client.upsert(self.collection, points=[point], wait=True)
+        if await self._cites_stale(key.tenant, answer.citations):
+            await self.client.delete(self.collection, points_selector=models.PointIdsList(points=[point_id]), wait=True)
+            return False
+        return True
 
-    async def invalidate(self, tenant: str, document_id: str, keep_version: int | None = None) -> None:
-        """Removes the tenant's answers citing `document_id`, except those citing `keep_version` (the new one)."""
+    async def _cites_stale(self, tenant: str, citations: list[Source]) -> bool:
+        cited = {s.document_id: s.document_version for s in citations}
+        ids = [_watermark_id(tenant, document_id) for document_id in cited]
+        marks = await self.client.retrieve(self.watermarks, ids=ids, with_payload=True)
+        return any(
+            cited.get(str((m.payload or {}).get("document_id")), 0) < int((m.payload or {}).get("valid_from", 0))
+            for m in marks
+        )
+
+    async def invalidate(self, tenant: str, document_id: str, valid_from: int, *, keep_valid_from: bool) -> None:
+        """Removes the tenant's answers citing versions of `document_id` before `valid_from`.
+
+        A new version passes its number with `keep_valid_from` (answers already citing it stay); a deletion
+        passes the last version + 1. The watermark is written first, so an answer stored concurrently is
+        caught by `put`'s check or by this delete.
+        """
         await self.ensure_collection()
+        mark = models.PointStruct(
+            id=_watermark_id(tenant, document_id),
+            vector=[1.0],
+            payload={"tenant": tenant, "document_id": document_id, "valid_from": valid_from, "at": time.time()},
+        )
+        await self.client.upsert(self.watermarks, points=[mark], wait=True)
         must_not = (
             [
                 models.FieldCondition(
-                    key="document_versions", match=models.MatchValue(value=f"{document_id}@{keep_version}")
+                    key="document_versions", match=models.MatchValue(value=f"{document_id}@{valid_from}")
                 )
             ]
-            if keep_version is not None
+            if keep_valid_from
             else []
         )
         selector = models.Filter(
@@ -125,14 +159,22 @@ class SemanticCache:
         await self.client.delete(self.collection, points_selector=models.FilterSelector(filter=selector), wait=True)
 
     async def purge_expired(self, now: datetime) -> None:
-        """Deletes answers past their TTL (lookups already ignore them; this frees the space)."""
+        """Deletes answers past their TTL, and watermarks older than any answer could be (frees the space)."""
         await self.ensure_collection()
         expired = models.Filter(must=[models.FieldCondition(key="expires_at", range=models.Range(lte=now.timestamp()))])
         await self.client.delete(self.collection, points_selector=models.FilterSelector(filter=expired), wait=True)
+        old = models.Filter(
+            must=[models.FieldCondition(key="at", range=models.Range(lt=now.timestamp() - 2 * self.ttl_s))]
+        )
+        await self.client.delete(self.watermarks, points_selector=models.FilterSelector(filter=old), wait=True)
 
     async def count(self) -> int:
         await self.ensure_collection()
         return (await self.client.count(self.collection, exact=True)).count
+
+
+def _watermark_id(tenant: str, document_id: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"llmops-cache-watermark/{tenant}/{document_id}"))
 
 
 def _answer(payload: dict[str, Any], score: float) -> CachedAnswer:

@@ -5,6 +5,8 @@ Keys are `<tenant>.<day>`; the bucket's max age drops a day's counters after a f
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Awaitable, Callable
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -14,8 +16,15 @@ from llmops.errors import Unavailable
 from services.inference.budget import Budget, Crossing, Spend, add
 
 BUCKET = "budgets"
+_KEY_SAFE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 KEEP_DAYS = 3
 MAX_CAS_ATTEMPTS = 50
+
+
+def spend_key(tenant: str, day: str) -> str:
+    """`<tenant>.<day>`; a tenant id with characters a key cannot hold is base64url-encoded behind a `=`."""
+    token = tenant if _KEY_SAFE.match(tenant) else "=" + base64.urlsafe_b64encode(tenant.encode()).decode().rstrip("=")
+    return f"{token}.{day}"
 
 
 class BudgetStore:
@@ -36,7 +45,7 @@ class BudgetStore:
 
     async def _read(self, tenant: str, day: str) -> tuple[Spend, int]:
         try:
-            entry = await (await self._bucket()).get(f"{tenant}.{day}")
+            entry = await (await self._bucket()).get(spend_key(tenant, day))
         except KeyNotFoundError:
             return Spend(), 0
         return Spend.model_validate_json(entry.value or b"{}"), entry.revision or 0
@@ -44,7 +53,7 @@ class BudgetStore:
     async def add(self, tenant: str, day: str, tokens: int, cost_usd: float, budget: Budget) -> list[Crossing]:
         """Adds one request's usage; returns the alert thresholds this addition reached (each reported once)."""
         bucket = await self._bucket()
-        key = f"{tenant}.{day}"
+        key = spend_key(tenant, day)
         for _ in range(MAX_CAS_ATTEMPTS):
             current, revision = await self._read(tenant, day)
             updated, crossings = add(current, tokens, cost_usd, budget)

@@ -92,6 +92,10 @@ class ServerUnreachable(Unavailable):
     """Triton could not be reached or refused for now (UNAVAILABLE): worth a retry with backoff."""
 
 
+class ModelFailed(Unavailable):
+    """The model reported an error for this request mid-stream: another model may answer, no retry here."""
+
+
 def _translate(exc: InferenceServerException, url: str, timeout_s: float) -> Exception:
     status = str(exc.status() or "")
     if "DEADLINE_EXCEEDED" in status:
@@ -155,7 +159,10 @@ class TritonGenerator:
         `timeout_s` is the caller's remaining deadline; the call gets the smaller of it and the model's own.
         """
         loop = asyncio.get_running_loop()
-        budget = min(self.timeout_s, timeout_s) if timeout_s else self.timeout_s
+        caller_bound = timeout_s is not None and timeout_s < self.timeout_s
+        budget = timeout_s if timeout_s is not None and caller_bound else self.timeout_s
+        if budget <= 0:
+            raise DeadlineExceeded(f"no time left for model {self.model}: the caller's deadline has passed")
         deadline = loop.time() + budget
         delays = self.retry.delays()
         while True:
@@ -180,8 +187,15 @@ class TritonGenerator:
                 await asyncio.sleep(delay)
                 continue
             except DeadlineExceeded as exc:
-                self.breaker.record_failure()
+                # Only the model's own timeout says it is slow; a caller's short deadline says nothing of health.
+                if caller_bound:
+                    self.breaker.release()
+                else:
+                    self.breaker.record_failure()
                 raise DeadlineExceeded(f"model {self.model} did not finish within {budget:.1f}s") from exc
+            except ModelFailed:
+                self.breaker.release()  # the model refused this request; the server itself answered
+                raise
             except Unavailable:
                 self.breaker.record_failure()
                 raise
@@ -229,7 +243,7 @@ class TritonGenerator:
         try:
             async for response in call:
                 if response.error_message:
-                    raise Unavailable(f"Triton at {self.url} failed the request: {response.error_message}")
+                    raise ModelFailed(f"model {self.model} failed the request: {response.error_message}")
                 piece = read_piece(triton.InferResult(response.infer_response))
                 if piece.text or piece.log_probs or piece.metrics:
                     yield piece
