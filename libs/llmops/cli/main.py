@@ -226,10 +226,17 @@ def ask(
             where = f", p. {', '.join(str(p) for p in sorted(pages[uri]))}" if pages[uri] else ""
             out.print(f"{marks} {titles[uri]} ({uri}{where})", markup=False, highlight=False, soft_wrap=True)
         t = done.timings
-        console.print(
-            f"[dim]{done.model} · {done.usage.total_tokens} tokens · retrieve {t.retrieve_ms:.0f} ms · "
-            f"generate {t.generate_ms:.0f} ms · total {t.total_ms:.0f} ms · interaction {done.interaction_id}[/dim]"
-        )
+        if done.cached:
+            console.print(
+                f"[dim]{done.model} · from the semantic cache (answer of {done.cached_from_interaction_id}) · "
+                f"total {t.total_ms:.0f} ms · interaction {done.interaction_id}[/dim]"
+            )
+        else:
+            console.print(
+                f"[dim]{done.model} · {done.usage.total_tokens} tokens · retrieve {t.retrieve_ms:.0f} ms · "
+                f"generate {t.generate_ms:.0f} ms · total {t.total_ms:.0f} ms · "
+                f"interaction {done.interaction_id}[/dim]"
+            )
 
 
 def _record_line(record: audit_pb2.AuditRecord) -> str:
