@@ -1,0 +1,100 @@
+"""Text normalisation before scanning: what a reader sees, not what a filter can be tricked by; pure.
+
+Attacks hide instructions from pattern matchers with look-alike letters (Cyrillic `а` for Latin `a`), invisible
+and bidirectional control characters, full-width forms, and encodings (base64, hex, rot13, %-escapes). Scanners
+read the normalised text and every decoded variant; spans always refer to the original text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import unicodedata
+import urllib.parse
+from dataclasses import dataclass, field
+
+# Zero-width and formatting characters, bidirectional controls, and the Unicode tag block (invisible ASCII).
+INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f]")
+BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+
+# Letters that render like Latin ones (Cyrillic, Greek), the ones attackers use most; NFKC handles full-width.
+CONFUSABLES = str.maketrans(
+    {
+        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
+        "ԁ": "d", "ɡ": "g", "һ": "h", "ӏ": "l", "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H",
+        "О": "O", "Р": "P", "С": "C", "Т": "T", "Х": "X", "У": "Y", "І": "I", "Ј": "J", "Ѕ": "S",
+        "α": "a", "ε": "e", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "ν": "v", "κ": "k", "ι": "i",
+        "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+        "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+    }
+)  # fmt: skip
+
+_BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
+_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[\s:]?){12,}(?![0-9A-Fa-f])")
+_PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2}){4,}")
+_ROT13_HINT = re.compile(r"\brot-?13\b|\bvtaber\b|\bcerivbhf\b|\bvafgehpgvbaf\b", re.IGNORECASE)
+MAX_DECODED = 8
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """The text as scanners should read it, the invisible characters removed, and decoded hidden payloads."""
+
+    text: str
+    invisible: list[tuple[int, int]] = field(default_factory=list)
+    """Spans (in the original text) of invisible or bidirectional control characters."""
+    decoded: list[tuple[str, str, tuple[int, int]]] = field(default_factory=list)
+    """(encoding, decoded text, span of the encoded run in the original text)."""
+
+
+def _printable_share(text: str) -> float:
+    if not text:
+        return 0.0
+    printable = sum(1 for ch in text if ch.isprintable() or ch in "\n\t")
+    letters = sum(1 for ch in text if ch.isalpha())
+    return min(printable / len(text), 2 * letters / len(text))
+
+
+def _decode_candidates(text: str) -> list[tuple[str, str, tuple[int, int]]]:
+    found: list[tuple[str, str, tuple[int, int]]] = []
+    for match in _BASE64.finditer(text):
+        raw = match.group(0)
+        try:
+            decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        if _printable_share(decoded) > 0.8:
+            found.append(("base64", decoded, match.span()))
+    for match in _HEX.finditer(text):
+        digits = re.sub(r"[\s:]", "", match.group(0))
+        try:
+            decoded = bytes.fromhex(digits).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if _printable_share(decoded) > 0.8:
+            found.append(("hex", decoded, match.span()))
+    for match in _PERCENT.finditer(text):
+        decoded = urllib.parse.unquote(match.group(0))
+        if _printable_share(decoded) > 0.8:
+            found.append(("percent", decoded, match.span()))
+    if _ROT13_HINT.search(text):
+        found.append(("rot13", codecs.decode(text, "rot13"), (0, len(text))))
+    return found[:MAX_DECODED]
+
+
+def normalize(text: str) -> Normalized:
+    """NFKC, look-alike letters mapped to Latin, invisible characters dropped, whitespace collapsed;
+    plus every base64 / hex / %-escaped / rot13 payload decoded (and itself normalised)."""
+    invisible = [m.span() for m in INVISIBLE.finditer(text)]
+    visible = INVISIBLE.sub("", text)
+    folded = unicodedata.normalize("NFKC", visible).translate(CONFUSABLES)
+    # Strip combining marks (z̷a̷l̷g̷o̷) so decorated letters still match.
+    stripped = "".join(ch for ch in unicodedata.normalize("NFD", folded) if not unicodedata.combining(ch))
+    clean = re.sub(r"\s+", " ", stripped).strip()
+    decoded = [
+        (kind, re.sub(r"\s+", " ", unicodedata.normalize("NFKC", value).translate(CONFUSABLES)).strip(), span)
+        for kind, value, span in _decode_candidates(text)
+    ]
+    return Normalized(clean, invisible, decoded)
