@@ -1,1 +1,1 @@
-"""Guardrails: input and output checks under versioned policies (contract served; scanners arrive with issue #5)."""
+"""Guardrails: input, output and document checks under versioned per-tenant policies."""

@@ -6,11 +6,14 @@ import asyncio
 from collections.abc import Awaitable
 
 from llmops.api.guardrails.v1 import guardrails_pb2_grpc
+from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
-from llmops.service import run_until_stopped
+from llmops.service import PeriodicTask, run_until_stopped
+from services.guardrails.app import Guardrails
 from services.guardrails.config import Settings
-from services.guardrails.grpc_api import servicer
+from services.guardrails.grpc_api import GuardrailsServicer
+from services.guardrails.policy import PolicySet
 
 SERVICE_NAME = "llmops.api.guardrails.v1.Guardrails"
 
@@ -18,12 +21,36 @@ SERVICE_NAME = "llmops.api.guardrails.v1.Guardrails"
 async def main(settings: Settings | None = None, stopped: Awaitable[object] | None = None) -> None:
     """Runs guardrails until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
-    configure_logging(settings.common.log_level, settings.common.log_format)
+    common = settings.common
+    configure_logging(common.log_level, common.log_format)
+    policies = PolicySet(settings.resolved_policies_dir())
+    policies.reload()
+    bus = Bus.from_settings(common, "llmops/guardrails")
+    app = Guardrails(policies, bus)
     server = GrpcServer.from_settings(
-        [ServiceBinding(servicer(), guardrails_pb2_grpc.add_GuardrailsServicer_to_server, SERVICE_NAME)],
+        [
+            ServiceBinding(
+                GuardrailsServicer(app, common.default_tenant),
+                guardrails_pb2_grpc.add_GuardrailsServicer_to_server,
+                SERVICE_NAME,
+            )
+        ],
         settings.grpc,
     )
-    await run_until_stopped("guardrails", server, grace_s=settings.grpc.grace_s, stopped=stopped)
+
+    async def reload() -> None:
+        policies.reload()
+
+    watcher = PeriodicTask("policy-reload", reload, settings.reload_interval_s)
+    await run_until_stopped(
+        "guardrails",
+        server,
+        bus,
+        grace_s=settings.grpc.grace_s,
+        stopped=stopped,
+        on_serving=[watcher.start],
+        on_stop=[watcher.stop],
+    )
 
 
 if __name__ == "__main__":

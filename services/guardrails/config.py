@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,3 +17,10 @@ class Settings(BaseSettings):
 
     common: CommonSettings = Field(default_factory=CommonSettings)
     grpc: GrpcSettings = Field(default_factory=lambda: GrpcSettings(port=50056))
+    policies_dir: Path | None = None
+    """Directory of policy YAML files (one per tenant/application); default `<data_dir>/policies`."""
+    reload_interval_s: float = Field(default=2.0, gt=0)
+    """How often changed policy files are picked up."""
+
+    def resolved_policies_dir(self) -> Path:
+        return self.policies_dir or self.common.data_dir / "policies"

@@ -61,7 +61,8 @@ def scan_injection(normalized: Normalized, *, indirect: bool = False) -> list[Fi
     findings: list[Finding] = []
     sources = [("text", normalized.text, (0, 0))] + [(kind, text, span) for kind, text, span in normalized.decoded]
     for origin, text, span in sources:
-        for category, weight, pattern in INJECTION_PATTERNS:
+        for category, base_weight, pattern in INJECTION_PATTERNS:
+            weight = base_weight
             if category == "indirect_injection" and not indirect and origin == "text":
                 weight -= 0.15  # instructions addressed to "the AI" are the mark of injected documents
             match = pattern.search(text)
@@ -101,7 +102,9 @@ def estimate_tokens(text: str) -> int:
 def scan_token_limit(text: str, max_tokens: int) -> list[Finding]:
     tokens = estimate_tokens(text)
     if max_tokens and tokens > max_tokens:
-        return [Finding("token_limit", "too_long", 1.0, 0, len(text), f"about {tokens} tokens; the limit is {max_tokens}")]
+        return [
+            Finding("token_limit", "too_long", 1.0, 0, len(text), f"about {tokens} tokens; the limit is {max_tokens}")
+        ]
     return []
 
 
@@ -162,8 +165,10 @@ _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,24}\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
+# Not part of a longer run of digit groups (a card or account number is not a phone number).
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?![\w-])"
+    r"(?<![\w+])(?<!\d[\s.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}"
+    r"(?![\w-])(?![\s.-]\d)"
     r"|(?<![\w+])\+\d{8,15}(?!\w)"
 )
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
@@ -212,9 +217,12 @@ def scan_pii(text: str) -> list[Finding]:
 _CITATION = re.compile(r"\[(\d{1,3})\]")
 _WORD = re.compile(r"[a-z0-9]+")
 _STOPWORDS = frozenset(
-    "a an and are as at be but by can do does for from has have how i if in into is it its may more must no not "
-    "of on or so such than that the their then there these they this to was were what when which who will with "
-    "you your".split()
+    re.findall(
+        r"\w+",
+        "a an and are as at be but by can do does for from has have how i if in into is it its may more must no not "
+        "of on or so such than that the their then there these they this to was were what when which who will with "
+        "you your",
+    )
 )
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 

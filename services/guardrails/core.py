@@ -1,0 +1,120 @@
+"""Verdicts: run a stage's scanners under a policy and combine their findings into one action; pure.
+
+The combined action is the strongest one any finding carries (block > redact > allow). With redact, the
+verdict carries the text to continue with: personal data and secrets replaced by `<TYPE>` placeholders,
+invisible characters removed, unsafe markup neutralised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from llmops.errors import InvalidArgument
+from services.guardrails import scanners
+from services.guardrails.normalize import INVISIBLE, normalize
+from services.guardrails.policy import Action, Policy, Rule
+from services.guardrails.scanners import Finding
+
+MAX_TEXT_CHARS = 1_000_000
+Check = Callable[[], "Verdict"]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A finding with the action its policy rule gives it."""
+
+    finding: Finding
+    action: Action
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the guardrails decided, why, and under which policy."""
+
+    action: Action
+    findings: list[Judged]
+    policy_id: str
+    policy_version: int
+    redacted_text: str = ""
+    stage: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def validate_text(text: str, field_name: str) -> str:
+    """Refuses empty and oversized texts with a message naming the field."""
+    if not text.strip():
+        raise InvalidArgument(f"{field_name} is empty; send the text to check")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidArgument(f"{field_name} has {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    return text
+
+
+def _judge(findings: Sequence[Finding], rule: Rule) -> list[Judged]:
+    if not rule.enabled:
+        return []
+    return [Judged(f, rule.act if f.score >= rule.threshold else Action.ALLOW) for f in findings]
+
+
+def _combine(
+    text: str, judged: list[Judged], policy: Policy, stage: str, rewrite: Callable[[str, list[Judged]], str]
+) -> Verdict:
+    action = max((j.action for j in judged), default=Action.ALLOW)
+    redacted = rewrite(text, judged) if action == Action.REDACT else ""
+    return Verdict(action, judged, policy.policy_id, policy.version, redacted, stage)
+
+
+def _redact_input(text: str, judged: list[Judged]) -> str:
+    spans = [j.finding for j in judged if j.action == Action.REDACT and j.finding.category != "invisible_text"]
+    redacted = scanners.redact(text, spans)
+    if any(j.action == Action.REDACT and j.finding.category == "invisible_text" for j in judged):
+        redacted = INVISIBLE.sub("", redacted)
+    return redacted
+
+
+def check_input(text: str, policy: Policy) -> Verdict:
+    """A user's message: injection and jailbreak, invisible text, secrets, personal data, size."""
+    rules = policy.input
+    normalized = normalize(text)
+    judged = [
+        *_judge(scanners.scan_injection(normalized), rules.injection),
+        *_judge(scanners.scan_invisible(normalized), rules.invisible_text),
+        *_judge(scanners.scan_secrets(text), rules.secrets),
+        *_judge(scanners.scan_pii(text), rules.pii),
+        *_judge(scanners.scan_token_limit(text, rules.max_tokens), rules.token_limit),
+    ]
+    return _combine(text, judged, policy, "input", _redact_input)
+
+
+def check_document(text: str, policy: Policy) -> Verdict:
+    """Document or retrieved text: instructions hidden in it for the model (indirect injection)."""
+    rules = policy.document
+    normalized = normalize(text)
+    judged = [
+        *_judge(scanners.scan_injection(normalized, indirect=True), rules.injection),
+        *_judge(scanners.scan_invisible(normalized), rules.invisible_text),
+    ]
+    return _combine(text, judged, policy, "document", _redact_input)
+
+
+def check_output(answer: str, sources: Mapping[int, str], canary: str, policy: Policy) -> Verdict:
+    """An answer: citations that were never retrieved, unsupported sentences, leaked system prompt (canary),
+    markup unsafe to render, secrets and personal data."""
+    rules = policy.output
+    judged = [
+        *_judge(scanners.scan_citations(answer, sources.keys()), rules.citations),
+        *_judge(scanners.scan_grounding(answer, dict(sources)), rules.grounding),
+        *_judge(scanners.scan_canary(answer, canary), rules.canary),
+        *_judge(scanners.scan_markup(answer), rules.markup),
+        *_judge(scanners.scan_secrets(answer), rules.secrets),
+        *_judge(scanners.scan_pii(answer), rules.pii),
+    ]
+
+    def rewrite(text: str, found: list[Judged]) -> str:
+        spans = [j.finding for j in found if j.action == Action.REDACT and j.finding.scanner in ("secrets", "pii")]
+        redacted = scanners.redact(text, spans)
+        if any(j.action == Action.REDACT and j.finding.scanner == "markup" for j in found):
+            redacted = scanners.neutralise_markup(redacted)
+        return redacted
+
+    return _combine(answer, judged, policy, "output", rewrite)

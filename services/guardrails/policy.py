@@ -1,0 +1,167 @@
+"""Guardrail policies: which scanners run, their thresholds and the action per finding; versioned files.
+
+A policy is a YAML file for a tenant and application (`*` matches any). The most specific policy applies:
+tenant + application, then tenant, then application, then the default. A changed file must raise its
+`version`; a file that does not parse or validate is rejected with a precise message and the version before it
+stays active. Every verdict names the policy id and version that produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llmops.logging import get_logger
+
+log = get_logger(__name__)
+
+ANY = "*"
+
+
+class Action(IntEnum):
+    """What a finding does to the request; the combined verdict is the strongest."""
+
+    ALLOW = 1
+    REDACT = 2
+    BLOCK = 3
+
+
+class Rule(BaseModel):
+    """One scanner's settings in a policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    action: str = Field(default="block", pattern="^(allow|redact|block)$")
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Findings scoring below this are reported with action allow."""
+
+    @property
+    def act(self) -> Action:
+        return Action[self.action.upper()]
+
+
+class InputRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    injection: Rule = Rule(action="block", threshold=0.7)
+    invisible_text: Rule = Rule(action="redact")
+    secrets: Rule = Rule(action="redact")
+    pii: Rule = Rule(action="redact", threshold=0.7)
+    token_limit: Rule = Rule(action="block")
+    max_tokens: int = Field(default=8000, gt=0)
+
+
+class OutputRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    citations: Rule = Rule(action="block")
+    grounding: Rule = Rule(action="allow", threshold=0.5)
+    canary: Rule = Rule(action="block")
+    markup: Rule = Rule(action="redact")
+    secrets: Rule = Rule(action="redact")
+    pii: Rule = Rule(action="redact", threshold=0.7)
+
+
+class DocumentRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    injection: Rule = Rule(action="block", threshold=0.6)
+    invisible_text: Rule = Rule(action="redact")
+
+
+class Policy(BaseModel):
+    """A versioned guardrail policy for a tenant and application."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    version: int = Field(ge=1)
+    tenant: str = ANY
+    application: str = ANY
+    input: InputRules = InputRules()
+    output: OutputRules = OutputRules()
+    document: DocumentRules = DocumentRules()
+    body_yaml: str = Field(default="", exclude=True)
+
+
+DEFAULT_POLICY = Policy(policy_id="default", version=1)
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used; the message names the file and the field."""
+
+
+def parse_policy(text: str, source: str) -> Policy:
+    """A policy from YAML text, or PolicyError saying where it is wrong."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: a policy is a mapping with policy_id, version, tenant, application, ...")
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise PolicyError(f"{source}: {problems}") from None
+    return policy.model_copy(update={"body_yaml": text})
+
+
+@dataclass
+class PolicySet:
+    """The active policies, reloaded from a directory; a bad or stale file never replaces a good version."""
+
+    directory: Path | None = None
+    policies: dict[tuple[str, str], Policy] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    """File → why its latest content was rejected (cleared when it loads)."""
+    _seen: dict[Path, float] = field(default_factory=dict)
+
+    def reload(self) -> list[str]:
+        """Reads changed files; returns the messages of files rejected in this pass."""
+        if self.directory is None or not self.directory.is_dir():
+            return []
+        rejected = []
+        for path in sorted(self.directory.glob("**/*.y*ml")):
+            mtime = path.stat().st_mtime
+            if self._seen.get(path) == mtime:
+                continue
+            self._seen[path] = mtime
+            try:
+                self.accept(parse_policy(path.read_text(encoding="utf-8"), str(path)), str(path))
+            except PolicyError as exc:
+                self.errors[str(path)] = str(exc)
+                rejected.append(str(exc))
+                log.error("policy rejected; the previous version stays active", error=str(exc))  # noqa: TRY400
+            else:
+                self.errors.pop(str(path), None)
+        return rejected
+
+    def accept(self, policy: Policy, source: str) -> None:
+        """Activates a policy; the same tenant/application must move to a higher version."""
+        key = (policy.tenant, policy.application)
+        current = self.policies.get(key)
+        if current is not None and policy.version <= current.version and policy != current:
+            raise PolicyError(
+                f"{source}: version {policy.version} is not above the active version {current.version} of "
+                f"{current.policy_id}; raise `version` when you change a policy"
+            )
+        if current is None or policy.version > current.version:
+            log.info("policy active", policy_id=policy.policy_id, version=policy.version, tenant=policy.tenant)
+        self.policies[key] = policy
+
+    def for_request(self, tenant: str, application: str) -> Policy:
+        """The most specific policy for a tenant and application."""
+        for key in ((tenant, application), (tenant, ANY), (ANY, application), (ANY, ANY)):
+            if key in self.policies:
+                return self.policies[key]
+        return DEFAULT_POLICY
+
+    def all(self) -> Iterable[Policy]:
+        return self.policies.values()
