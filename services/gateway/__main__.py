@@ -9,6 +9,7 @@ import grpc
 
 from llmops.api.embedding.v1 import embedding_pb2_grpc
 from llmops.api.gateway.v1 import gateway_pb2_grpc
+from llmops.api.guardrails.v1 import guardrails_pb2_grpc
 from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2_grpc
 from llmops.bus import Bus
@@ -19,6 +20,7 @@ from llmops.prompts.store import PromptCatalog, open_prompt_store
 from llmops.service import PeriodicTask, run_until_stopped
 from llmops.vectorstore import close_qdrant, open_qdrant
 from services.gateway import handlers
+from services.gateway.adapters.guardrails import Guard
 from services.gateway.adapters.semantic_cache import SemanticCache
 from services.gateway.app import AnswerCache, Assistant
 from services.gateway.config import Settings
@@ -36,6 +38,17 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     retrieval_channel = grpc.aio.insecure_channel(settings.retrieval_url)
     inference_channel = grpc.aio.insecure_channel(settings.inference_url)
     embedding_channel = grpc.aio.insecure_channel(settings.embedding_url)
+    guardrails_channel = grpc.aio.insecure_channel(settings.guardrails_url)
+    guard = (
+        Guard(
+            guardrails_pb2_grpc.GuardrailsStub(guardrails_channel),
+            application=settings.guardrails_application,
+            timeout_s=settings.guardrails_timeout_s,
+            fail_open=settings.guardrails_fail_open,
+        )
+        if settings.guardrails
+        else None
+    )
     bus = Bus.from_settings(common, "llmops/gateway")
     cache: AnswerCache | None = None
     on_start: list[Callable[[], Awaitable[None]]] = []
@@ -63,6 +76,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         hybrid=settings.hybrid_search,
         prompt_name=settings.prompt_name,
         cache=cache,
+        guard=guard,
     )
     if cache is not None:
         handlers.register(bus, app)
@@ -86,6 +100,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         await retrieval_channel.close()
         await inference_channel.close()
         await embedding_channel.close()
+        await guardrails_channel.close()
 
     await run_until_stopped(
         "gateway",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import grpc
@@ -30,6 +30,7 @@ from llmops.events import CitedSource, InteractionCompleted, Usage, utcnow
 from llmops.logging import get_logger
 from llmops.prompts.builtin import RAG_PROMPT
 from llmops.prompts.store import PromptCatalog
+from services.gateway.adapters.guardrails import Guard
 from services.gateway.adapters.semantic_cache import SemanticCache
 from services.gateway.cache import CachedAnswer, CacheKey, cache_key, cacheable
 from services.gateway.core import (
@@ -134,11 +135,13 @@ class Assistant:
         hybrid: bool = True,
         prompt_name: str = RAG_PROMPT,
         cache: AnswerCache | None = None,
+        guard: Guard | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.hybrid = hybrid
         self.prompt_name = prompt_name
         self.cache = cache
+        self.guard = guard
         self.clock = clock
         self.retrieval = retrieval
         self.inference = inference
@@ -186,6 +189,9 @@ class Assistant:
         """Yields the sources, then answer text pieces, then the finished Answer (already published)."""
         started = time.perf_counter()
         interaction_id = str(uuid.uuid4())
+        if self.guard is not None:
+            checked = await self.guard.question(principal, question.text)
+            question = replace(question, text=checked)  # personal data or secrets redacted by policy
         plan = await self._plan(principal, question)
         if plan is not None and self.cache is not None:
             hit = await self._cached(self.cache, plan)
@@ -216,6 +222,8 @@ class Assistant:
                     text = item.text
         else:
             yield text
+        if self.guard is not None and sources:
+            text = await self.guard.answer(principal, text, [s.text for s in sources])
         # A model that cites no number still answered from exactly these sources, so they are the citations.
         citations = cited_sources(text, sources) or (sources if sources and text != NO_SOURCES_ANSWER else [])
         answer = Answer(

@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     default_top_k: int = Field(default=4, gt=0)
     """Sources retrieved when the caller asks for 0."""
     hybrid_search: bool = True
+    guardrails_url: str = "127.0.0.1:50056"
+    """Guardrails service (host:port): every question and answer is checked."""
+    guardrails: bool = True
+    """Check questions and answers; off only for development without the guardrails service."""
+    guardrails_timeout_s: float = Field(default=2.0, gt=0)
+    guardrails_fail_open: bool = False
+    """Answer unchecked when guardrails are unreachable (default: refuse with UNAVAILABLE)."""
+    guardrails_application: str = "assistant"
+    """Application name the guardrail policy is chosen by."""
     embedding_url: str = "127.0.0.1:50053"
     """Embedding service (host:port): the semantic cache embeds each question once and hands it to retrieval."""
     prompt_name: str = RAG_PROMPT

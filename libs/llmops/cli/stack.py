@@ -112,6 +112,7 @@ class Stack:
             "LLMOPS_GATEWAY_RETRIEVAL_URL": e.grpc["retrieval"],
             "LLMOPS_GATEWAY_INFERENCE_URL": e.grpc["inference"],
             "LLMOPS_GATEWAY_EMBEDDING_URL": e.grpc["embedding"],
+            "LLMOPS_GATEWAY_GUARDRAILS_URL": e.grpc["guardrails"],
             "HF_HUB_OFFLINE": "1",
             **self.extra_env,
         }

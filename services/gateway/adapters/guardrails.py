@@ -1,0 +1,73 @@
+"""The gateway's side of the guardrails: ask for a verdict, enforce it.
+
+Block → PERMISSION_DENIED naming the policy and the categories, never echoing the text; redact → continue with
+the redacted text. The guardrails service being down fails the request closed (UNAVAILABLE) unless the
+operator chose fail-open.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from llmops.api.common.v1 import common_pb2
+from llmops.api.guardrails.v1 import guardrails_pb2 as pb
+from llmops.api.guardrails.v1 import guardrails_pb2_grpc
+from llmops.auth import Principal, principal_metadata
+from llmops.errors import DeadlineExceeded, PermissionDenied, Unavailable
+from llmops.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Guard:
+    """Checks a question before retrieval and an answer before it is returned."""
+
+    def __init__(
+        self,
+        stub: guardrails_pb2_grpc.GuardrailsStub,
+        *,
+        application: str = "assistant",
+        timeout_s: float = 2.0,
+        fail_open: bool = False,
+    ) -> None:
+        self.stub = stub
+        self.application = application
+        self.timeout_s = timeout_s
+        self.fail_open = fail_open
+
+    async def question(self, principal: Principal, text: str) -> str:
+        """The question to continue with (redacted if the policy says so)."""
+        request = pb.CheckInputRequest(text=text, application=self.application)
+        verdict = await self._call(self.stub.CheckInput, request, principal)
+        return _enforce(verdict, text, "question") if verdict is not None else text
+
+    async def answer(self, principal: Principal, text: str, sources: list[str]) -> str:
+        """The answer to return (redacted if the policy says so)."""
+        request = pb.CheckOutputRequest(
+            answer=text, application=self.application, sources=[common_pb2.Chunk(text=s) for s in sources]
+        )
+        verdict = await self._call(self.stub.CheckOutput, request, principal)
+        return _enforce(verdict, text, "answer") if verdict is not None else text
+
+    async def _call(self, method: object, request: object, principal: Principal) -> pb.Verdict | None:
+        try:
+            return await method(request, timeout=self.timeout_s, metadata=principal_metadata(principal))  # type: ignore[operator, no-any-return]
+        except grpc.aio.AioRpcError as exc:
+            if self.fail_open:
+                log.warning("guardrails unreachable; failing open", code=exc.code().name)
+                return None
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise DeadlineExceeded(f"guardrails did not answer within {self.timeout_s}s") from exc
+            raise Unavailable(f"guardrails are unavailable ({exc.code().name}); the request was not checked") from exc
+
+
+def _enforce(verdict: pb.Verdict, text: str, what: str) -> str:
+    if verdict.action == pb.ACTION_BLOCK:
+        categories = sorted({f.category for f in verdict.findings if f.action == pb.ACTION_BLOCK})
+        raise PermissionDenied(
+            f"the {what} was blocked by guardrail policy {verdict.policy_id} v{verdict.policy_version} "
+            f"({', '.join(categories)})"
+        )
+    if verdict.action == pb.ACTION_REDACT and verdict.redacted_text:
+        return verdict.redacted_text
+    return text
