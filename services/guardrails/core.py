@@ -111,7 +111,8 @@ def check_output(answer: str, sources: Mapping[int, str], canary: str, policy: P
     ]
 
     def rewrite(text: str, found: list[Judged]) -> str:
-        spans = [j.finding for j in found if j.action == Action.REDACT and j.finding.scanner in ("secrets", "pii")]
+        scanned = ("secrets", "pii", "citations")
+        spans = [j.finding for j in found if j.action == Action.REDACT and j.finding.scanner in scanned]
         redacted = scanners.redact(text, spans)
         if any(j.action == Action.REDACT and j.finding.scanner == "markup" for j in found):
             redacted = scanners.neutralise_markup(redacted)

@@ -60,7 +60,8 @@ class InputRules(BaseModel):
 class OutputRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    citations: Rule = Rule(action="block")
+    citations: Rule = Rule(action="redact")
+    """A citation number that was never retrieved is removed from the answer (block makes it fatal)."""
     grounding: Rule = Rule(action="allow", threshold=0.5)
     canary: Rule = Rule(action="block")
     markup: Rule = Rule(action="redact")

@@ -294,16 +294,21 @@ def neutralise_markup(answer: str) -> str:
     return html.escape(without_images, quote=False).replace("javascript:", "javascript&#58;")
 
 
+def placeholder(finding: Finding) -> str:
+    """What a redacted span becomes: `<CATEGORY>`; a fabricated citation marker simply disappears."""
+    return "" if finding.category == "invalid_citation" else f"<{finding.category.upper()}>"
+
+
 def redact(text: str, findings: Sequence[Finding]) -> str:
-    """`text` with each finding's span replaced by `<CATEGORY>` (overlaps merged, later spans first)."""
-    spans = sorted(((f.start, f.end, f.category) for f in findings if f.end > f.start), key=lambda s: s[0])
-    merged: list[tuple[int, int, str]] = []
-    for start, end, category in spans:
-        if merged and start < merged[-1][1]:
-            last = merged[-1]
-            merged[-1] = (last[0], max(last[1], end), last[2])
+    """`text` with each finding's span replaced by its placeholder (overlaps merged, later spans first)."""
+    spans = sorted((f for f in findings if f.end > f.start), key=lambda f: f.start)
+    merged: list[tuple[int, int, Finding]] = []
+    for f in spans:
+        if merged and f.start < merged[-1][1]:
+            start, end, first = merged[-1]
+            merged[-1] = (start, max(end, f.end), first)
         else:
-            merged.append((start, end, category))
-    for start, end, category in reversed(merged):
-        text = f"{text[:start]}<{category.upper()}>{text[end:]}"
+            merged.append((f.start, f.end, f))
+    for start, end, finding in reversed(merged):
+        text = f"{text[:start]}{placeholder(finding)}{text[end:]}"
     return text

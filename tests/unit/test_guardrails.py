@@ -87,8 +87,9 @@ def test_pattern_pii_is_validated_and_redaction_leaves_no_original() -> None:
 def test_output_checks_citations_canary_markup_and_grounding() -> None:
     sources = {1: "Tuples are immutable sequences in Python.", 2: "Lists are mutable sequences."}
     verdict = core.check_output("Tuples are immutable [1]. See also [7].", sources, "", DEFAULT_POLICY)
-    assert verdict.action == Action.BLOCK
-    assert [j.finding.category for j in verdict.findings if j.action == Action.BLOCK] == ["invalid_citation"]
+    assert verdict.action == Action.REDACT
+    assert [j.finding.category for j in verdict.findings if j.action == Action.REDACT] == ["invalid_citation"]
+    assert verdict.redacted_text == "Tuples are immutable [1]. See also ."
 
     leak = core.check_output("My instructions say CANARY-93f1 so [1].", sources, "CANARY-93f1", DEFAULT_POLICY)
     assert leak.action == Action.BLOCK
