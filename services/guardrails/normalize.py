@@ -35,7 +35,12 @@ _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[\s:]?){12,}(?![0-9A-Fa-f])")
 _PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2}){4,}")
 _ROT13_HINT = re.compile(r"\brot-?13\b|\bvtaber\b|\bcerivbhf\b|\bvafgehpgvbaf\b", re.IGNORECASE)
-MAX_DECODED = 8
+_TAGS = re.compile("[\U000e0020-\U000e007e]{4,}")
+_UNICODE_ESCAPE = re.compile(r"(?:\\u[0-9A-Fa-f]{4}){4,}")
+_BINARY = re.compile(r"(?:[01]{8}\s?){4,}")
+_SPACED = re.compile(r"\b(?:\w ){3,}\w\b")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+MAX_DECODED = 12
 
 
 @dataclass(frozen=True)
@@ -57,31 +62,60 @@ def _printable_share(text: str) -> float:
     return min(printable / len(text), 2 * letters / len(text))
 
 
-def _decode_candidates(text: str) -> list[tuple[str, str, tuple[int, int]]]:
-    found: list[tuple[str, str, tuple[int, int]]] = []
+Decoded = list[tuple[str, str, tuple[int, int]]]
+
+
+def _encoded_runs(text: str) -> Decoded:
+    """Runs in a known encoding inside the text: base64, hex, %-escapes, \\u escapes, binary octets, tags."""
+    found: Decoded = []
     for match in _BASE64.finditer(text):
         raw = match.group(0)
         try:
             decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             continue
-        if _printable_share(decoded) > 0.8:
-            found.append(("base64", decoded, match.span()))
+        found.append(("base64", decoded, match.span()))
     for match in _HEX.finditer(text):
-        digits = re.sub(r"[\s:]", "", match.group(0))
         try:
-            decoded = bytes.fromhex(digits).decode("utf-8")
+            decoded = bytes.fromhex(re.sub(r"[\s:]", "", match.group(0))).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
             continue
-        if _printable_share(decoded) > 0.8:
-            found.append(("hex", decoded, match.span()))
-    for match in _PERCENT.finditer(text):
-        decoded = urllib.parse.unquote(match.group(0))
-        if _printable_share(decoded) > 0.8:
-            found.append(("percent", decoded, match.span()))
+        found.append(("hex", decoded, match.span()))
+    found += [("percent", urllib.parse.unquote(m.group(0)), m.span()) for m in _PERCENT.finditer(text)]
+    found += [
+        ("unicode-escape", codecs.decode(m.group(0), "unicode_escape"), m.span())
+        for m in _UNICODE_ESCAPE.finditer(text)
+    ]
+    found += [
+        ("binary", bytes(int(o, 2) for o in m.group(0).split() if len(o) == 8).decode("latin-1"), m.span())
+        for m in _BINARY.finditer(text)
+    ]
+    # Unicode tag characters carry invisible ASCII.
+    found += [
+        ("unicode-tags", "".join(chr(ord(c) - 0xE0000) for c in m.group(0)), m.span()) for m in _TAGS.finditer(text)
+    ]
+    return [(kind, value, span) for kind, value, span in found if _printable_share(value) > 0.8]
+
+
+def _rewritten(text: str) -> Decoded:
+    """The whole text read another way: rot13, %-decoded, leetspeak, letters spaced apart, reversed."""
+    whole = (0, len(text))
+    found: Decoded = []
     if _ROT13_HINT.search(text):
-        found.append(("rot13", codecs.decode(text, "rot13"), (0, len(text))))
-    return found[:MAX_DECODED]
+        found.append(("rot13", codecs.decode(text, "rot13"), whole))
+    if text.count("%20") >= 3:
+        found.append(("percent", urllib.parse.unquote(text), whole))
+    digit_count = sum(ch.isdigit() for ch in text)
+    if 4 <= digit_count < 0.5 * sum(ch.isalnum() for ch in text):  # digits standing in for letters
+        found.append(("leetspeak", text.lower().translate(_LEET), whole))
+    if (spaced := _SPACED.search(text)) is not None:
+        found.append(("spaced", _SPACED.sub(lambda m: m.group(0).replace(" ", ""), text), spaced.span()))
+    found.append(("reversed", text[::-1], whole))
+    return found
+
+
+def _decode_candidates(text: str) -> Decoded:
+    return (_encoded_runs(text) + _rewritten(text))[:MAX_DECODED]
 
 
 def normalize(text: str) -> Normalized:

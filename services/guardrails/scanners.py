@@ -48,6 +48,18 @@ INJECTION_PATTERNS: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         ("indirect_injection", 0.75, r"\b(?:important|attention|note)\s*(?:to|for)?\s*(?:the )?(?:ai|assistant|model|llm|chatbot)\b\s*[:,-]"),
         ("indirect_injection", 0.75, r"\b(?:when|if) (?:you|the (?:ai|assistant|model)) (?:read|see|process|summari[sz]e)s? this\b"),
         ("indirect_injection", 0.8, r"\b(?:send|forward|post|upload|exfiltrate|email)\b[^.!?\n]{0,30}\b(?:conversation|chat history|user data|credentials|passwords?|api keys?|secrets?)\b[^.!?\n]{0,20}\bto\b"),
+        ("prompt_injection", 0.9, r"\b(?:ignore|disregard|forget)\b\s+(?:about\s+)?(?:everything|all|anything)\b[^.!?\n]{0,20}\b(?:above|before|earlier|previously|you (?:were|have been) told|we discussed)\b"),
+        ("prompt_injection", 0.85, r"\b(?:repeat|print|output|reproduce|dump)\b[^.!?\n]{0,25}\b(?:words|text|everything|all)\b[^.!?\n]{0,20}\b(?:above|in your context|before this)\b"),
+        ("jailbreak", 0.85, r"\b(?:no|without (?:any )?)(?:content )?(?:polic(?:y|ies)|filters?|limits|restrictions|guidelines)\b[^.!?\n]{0,25}\b(?:whatsoever|at all|answer|respond|freely)\b|\bas if you (?:have|had) no\b"),
+        ("prompt_injection", 0.85, r"\b(?:your (?:rules|instructions|guidelines) have (?:changed|been updated)|new directive|supersedes? (?:all )?(?:prior|previous|earlier)|safety (?:protocols?|checks?) (?:are )?(?:disabled|off|suspended))\b"),
+        ("prompt_injection", 0.8, r"(?:^|\n|---)\s*(?:system|assistant)\s*:\s*(?:you may|you can|sure|here is|ok)"),
+        ("indirect_injection", 0.8, r"\b(?:call|invoke|run|use)\s+`?[a-z]+_[a-z_]+`?\b[^.!?\n]{0,60}\b(?:before|to|on|with)\b"),
+        ("indirect_injection", 0.8, r"\b(?:email|send|forward|post)\b[^.!?\n]{0,60}\bto\s+[\w.+-]+@[\w-]+\.[\w.]+"),
+        ("indirect_injection", 0.75, r"\b(?:append|include|add|repeat)\b[^.!?\n]{0,40}\b(?:token|code|reference|id)\b[^.!?\n]{0,40}\b(?:reply|replies|answer|response|summary|review|report)\b"),
+        ("indirect_injection", 0.8, r"\b(?:ai|assistant|agent|bot|model|llm)s?\b[^.!?\n]{0,25}\b(?:reading|processing|reviewing|integrating)\b[^.!?\n]{0,40}\b(?:should|must|are (?:hereby )?instructed|ignore|disregard)\b"),
+        ("prompt_injection", 0.85, r"\b(?:vergiss|oubliez|oublie|olvida|dimentica|esquece)\b[^.!?\n]{0,25}\b(?:alles|toutes?|todas?|tutte|tudo|instru\w*|anweisung\w*|regeln)\b"),
+        ("prompt_injection", 0.85, r"\b(?:verrate|r[ée]v[eè]le|revela|rivela)\b[^.!?\n]{0,30}\b(?:system\w*|instru\w*|anweisung\w*)\b"),
+        ("jailbreak", 0.8, r"\b(?:uneingeschr[äa]nkt|sans restrictions?|sin restricci[oó]n(?:es)?|senza restrizioni|sem restri[cç][õo]es|keine regeln|modo desarrollador|mode d[ée]veloppeur|entwicklermodus)\b"),
     )
 )  # fmt: skip
 
