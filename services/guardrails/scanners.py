@@ -174,15 +174,9 @@ def _without_overlaps(findings: list[Finding]) -> list[Finding]:
 # --- personal data (pattern types, with validators) ---------------------------------------------------------
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,24}\b")
-_CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
+_CARD = re.compile(r"\b(?:\d[ -]?){11,18}\d\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
-# Not part of a longer run of digit groups (a card or account number is not a phone number).
-_PHONE = re.compile(
-    r"(?<![\w+])(?<!\d[\s.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}"
-    r"(?![\w-])(?![\s.-]\d)"
-    r"|(?<![\w+])\+\d{8,15}(?!\w)"
-)
 _IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
 
 
@@ -205,21 +199,38 @@ def iban_valid(candidate: str) -> bool:
     return int(number) % 97 == 1
 
 
+PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN")
+"""Regions whose national formats are recognised without a country code; `+` numbers are read for any region."""
+
+
+def scan_phone_numbers(text: str, regions: Sequence[str] = PHONE_REGIONS) -> list[Finding]:
+    """Phone numbers valid in a numbering plan (libphonenumber's metadata, offline), not just digit shapes."""
+    import phonenumbers
+
+    found: dict[tuple[int, int], Finding] = {}
+    for region in regions:
+        # Grouped as the plan writes it ("415 555 0132"), or in explicit phone notation (+, a trunk "(0)"):
+        # a valid number grouped any other way is more often an order or serial number than a phone.
+        strict = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.STRICT_GROUPING)
+        valid = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
+        explicit = (m for m in valid if m.raw_string.lstrip().startswith("+") or "(0)" in m.raw_string)
+        for match in [*strict, *explicit]:
+            found.setdefault((match.start, match.end), Finding("pii", "PHONE_NUMBER", 0.85, match.start, match.end))
+    return list(found.values())
+
+
 def scan_pii(text: str) -> list[Finding]:
     """Email, card (Luhn), IBAN (mod 97), US SSN, phone and IPv4 addresses."""
     findings: list[Finding] = [Finding("pii", "EMAIL_ADDRESS", 0.99, m.start(), m.end()) for m in _EMAIL.finditer(text)]
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group(0))
-        if 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_valid(digits):
+        if 12 <= len(digits) <= 19 and digits[0] in "123456" and luhn_valid(digits):
             findings.append(Finding("pii", "CREDIT_CARD", 0.95, m.start(), m.end()))
     findings += [
         Finding("pii", "IBAN_CODE", 0.97, m.start(), m.end()) for m in _IBAN.finditer(text) if iban_valid(m.group(0))
     ]
     findings += [Finding("pii", "US_SSN", 0.9, m.start(), m.end()) for m in _SSN.finditer(text)]
-    for m in _PHONE.finditer(text):
-        digits = re.sub(r"\D", "", m.group(0))
-        if 8 <= len(digits) <= 15:
-            findings.append(Finding("pii", "PHONE_NUMBER", 0.75, m.start(), m.end()))
+    findings += scan_phone_numbers(text)
     findings += [Finding("pii", "IP_ADDRESS", 0.8, m.start(), m.end()) for m in _IPV4.finditer(text)]
     return _without_overlaps(findings)
 
