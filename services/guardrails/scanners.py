@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import phonenumbers
+
 from services.guardrails.normalize import Normalized
 
 
@@ -205,8 +207,6 @@ PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN")
 
 def scan_phone_numbers(text: str, regions: Sequence[str] = PHONE_REGIONS) -> list[Finding]:
     """Phone numbers valid in a numbering plan (libphonenumber's metadata, offline), not just digit shapes."""
-    import phonenumbers
-
     found: dict[tuple[int, int], Finding] = {}
     for region in regions:
         # Grouped as the plan writes it ("415 555 0132"), or in explicit phone notation (+, a trunk "(0)"):

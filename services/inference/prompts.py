@@ -105,7 +105,7 @@ class PromptRegistry:
         await self._publish(principal, PromptChange.CREATED, version.name, version.version)
         for label in draft.labels:
             await self.set_label(principal, draft.name, label, version.version, reason="set at creation")
-        head, _ = await self.store.head(tenant, draft.name)
+        head = await self.store.head(tenant, draft.name)
         return version, head
 
     async def get(
@@ -124,10 +124,10 @@ class PromptRegistry:
     async def prompts(self, principal: Principal) -> list[PromptHead]:
         """The caller's prompts and the shared built-ins it has not overridden, by name."""
         tenant = caller_tenant(principal.tenant)
-        own = {name: (await self.store.head(tenant, name))[0] for name in await self.store.names(tenant)}
+        own = {name: await self.store.head(tenant, name) for name in await self.store.names(tenant)}
         for name in await self.store.names(SHARED_TENANT):
             if name not in own:
-                own[name] = (await self.store.head(SHARED_TENANT, name))[0]
+                own[name] = await self.store.head(SHARED_TENANT, name)
         return [own[name] for name in sorted(own)]
 
     async def set_label(
@@ -139,10 +139,14 @@ class PromptRegistry:
         if version <= 0:
             raise InvalidArgument("version must be positive; list versions with `llmops prompts versions NAME`")
         target = await self.store.version(tenant, name, version)
-        previous = await self.store.update_head(tenant, name, lambda head: move_label(head, label, version))
+
+        def change(head: PromptHead) -> tuple[PromptHead, tuple[PromptHead, int | None]]:
+            updated, previous = move_label(head, label, version)
+            return updated, (updated, previous)
+
+        head, previous = await self.store.update_head(tenant, name, change)
         if previous != version:
             await self._publish(principal, PromptChange.LABEL_MOVED, name, version, label, previous, reason=reason)
-        head, _ = await self.store.head(tenant, name)
         return target, head
 
     async def rollback(
@@ -154,13 +158,12 @@ class PromptRegistry:
         if not reason.strip():
             raise InvalidArgument("reason is empty; say why the label rolls back (it is audited)")
 
-        def change(head: PromptHead) -> tuple[PromptHead, tuple[int, int]]:
+        def change(head: PromptHead) -> tuple[PromptHead, tuple[PromptHead, int, int]]:
             updated, rolled_from, rolled_to = roll_back(head, label)
-            return updated, (rolled_from, rolled_to)
+            return updated, (updated, rolled_from, rolled_to)
 
-        rolled_from, rolled_to = await self.store.update_head(tenant, name, change)
+        head, rolled_from, rolled_to = await self.store.update_head(tenant, name, change)
         await self._publish(principal, PromptChange.ROLLED_BACK, name, rolled_to, label, rolled_from, reason=reason)
-        head, _ = await self.store.head(tenant, name)
         return await self.store.version(tenant, name, rolled_to), head
 
     async def set_split(
@@ -170,22 +173,21 @@ class PromptRegistry:
         tenant = caller_tenant(principal.tenant)
         validate_name(name, "name")
 
-        def change(head: PromptHead) -> tuple[PromptHead, bool]:
+        def change(head: PromptHead) -> tuple[PromptHead, tuple[PromptHead, bool]]:
             updated = set_split(head, weights)
-            return updated, updated.split != head.split
+            return updated, (updated, updated.split != head.split)
 
-        if await self.store.update_head(tenant, name, change):
-            head, _ = await self.store.head(tenant, name)
+        head, changed = await self.store.update_head(tenant, name, change)
+        if changed:
             await self._publish(principal, PromptChange.SPLIT_CHANGED, name, 0, split=head.split, reason=reason)
-        head, _ = await self.store.head(tenant, name)
         return head
 
     async def _visible_head(self, principal: Principal, name: str) -> PromptHead:
         tenant = caller_tenant(principal.tenant)
         try:
-            head, _ = await self.store.head(tenant, name)
+            head = await self.store.head(tenant, name)
         except NotFound:
-            head, _ = await self.store.head(SHARED_TENANT, name)
+            head = await self.store.head(SHARED_TENANT, name)
         return head
 
     async def _publish(

@@ -113,7 +113,7 @@ async def test_concurrent_writers_get_distinct_versions_and_lose_no_label_move(b
     )
     assert sorted(v.version for v, _ in created) == list(range(1, 13))
     await asyncio.gather(*(registries[i % 4].set_label(ANA, "summary", f"l{i}", i + 1) for i in range(12)))
-    head, _ = await registries[0].store.head("acme", "summary")
+    head = await registries[0].store.head("acme", "summary")
     assert head.latest == 12
     assert {label: head.label_version(label) for label in head.labels} == {f"l{i}": i + 1 for i in range(12)}
 
@@ -124,7 +124,7 @@ async def test_the_catalog_follows_changes_without_restart_and_isolates_tenants(
     registry = PromptRegistry(store, bus)
     await asyncio.gather(registry.seed_builtins(), PromptRegistry(open_store(bus), bus).seed_builtins())
     await registry.seed_builtins()  # every replica seeds at start: still one version
-    shared, _ = await store.head(SHARED_TENANT, RAG_PROMPT)
+    shared = await store.head(SHARED_TENANT, RAG_PROMPT)
     assert shared.latest == 1 and shared.label_version(PRODUCTION) == 1
 
     catalog = PromptCatalog(open_store(bus))

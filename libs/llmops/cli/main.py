@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import grpc
 import typer
-from google.protobuf.json_format import MessageToDict
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,7 +23,7 @@ from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
 from llmops.auth import CLEARANCE_HEADER, GROUPS_HEADER
 from llmops.cli.client import service_address
-from llmops.cli.output import console, emit_json, fail, out, rpc_error
+from llmops.cli.output import console, emit_json, emit_message, fail, out, rpc_error
 from llmops.cli.prompts import prompts_app
 from llmops.cli.sample import SAMPLE_DATASET, sample_documents
 from llmops.cli.stack import SERVICES, Stack
@@ -200,7 +199,7 @@ def ask(
         try:
             if as_json:
                 response = stub.Ask(request, timeout=300, metadata=metadata)
-                emit_json(MessageToDict(response, preserving_proto_field_name=True))
+                emit_message(response)
                 return
             done: gateway_pb2.AskResponse | None = None
             for message in stub.AskStream(request, timeout=300, metadata=metadata):
@@ -281,7 +280,7 @@ def audit_tail(
         while True:
             for record in batch:
                 if as_json:
-                    emit_json(MessageToDict(record, preserving_proto_field_name=True), indent=None)
+                    emit_message(record, indent=None)
                 else:
                     out.print(_record_line(record), markup=False, highlight=False, soft_wrap=True)
             if not follow:

@@ -8,6 +8,8 @@ from typing import Any
 
 import grpc
 import typer
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
 from rich.console import Console
 
 console = Console(stderr=True)
@@ -24,6 +26,11 @@ def emit_json(value: Any, indent: int | None = 2) -> None:
     """Machine-readable output: plain JSON on stdout, never wrapped or coloured."""
     sys.stdout.write(json.dumps(value, indent=indent) + "\n")
     sys.stdout.flush()
+
+
+def emit_message(message: Message, indent: int | None = 2) -> None:
+    """A protobuf response as plain JSON on stdout, with the .proto field names."""
+    emit_json(MessageToDict(message, preserving_proto_field_name=True), indent=indent)
 
 
 def rpc_error(exc: grpc.RpcError) -> typer.Exit:

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import grpc
 import typer
-from google.protobuf.json_format import MessageToDict
 from rich.table import Table
 
 from llmops.api.common.v1 import common_pb2
@@ -16,7 +15,7 @@ from llmops.api.inference.v1 import inference_pb2 as pb
 from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.auth import USER_HEADER
 from llmops.cli.client import service_address
-from llmops.cli.output import emit_json, fail, out, rpc_error
+from llmops.cli.output import emit_message, fail, out, rpc_error
 from llmops.prompts.core import PRODUCTION, placeholders
 
 prompts_app = typer.Typer(help="Versioned prompts: create, label, roll back, A/B split.", no_args_is_help=True)
@@ -37,7 +36,7 @@ def _call(url: str | None, method: str, request: Any) -> Any:
 
 def _print_version(version: pb.PromptVersion, as_json: bool) -> None:
     if as_json:
-        emit_json(MessageToDict(version, preserving_proto_field_name=True))
+        emit_message(version)
         return
     labels = f"  [{', '.join(version.labels)}]" if version.labels else ""
     out.print(f"{version.name} v{version.version}{labels}  ({version.tenant})", markup=False)
@@ -80,7 +79,7 @@ def list_prompts(as_json: JsonOption = False, url: UrlOption = None) -> None:
     """Your prompts and the built-ins you have not overridden, with labels and split."""
     response = _call(url, "ListPrompts", pb.ListPromptsRequest())
     if as_json:
-        emit_json(MessageToDict(response, preserving_proto_field_name=True))
+        emit_message(response)
         return
     table = Table()
     for column in ("name", "owner", "latest", "labels", "split"):
@@ -111,7 +110,7 @@ def versions(
     """Every version of a prompt, oldest first."""
     response = _call(url, "ListPromptVersions", pb.ListPromptVersionsRequest(name=name))
     if as_json:
-        emit_json(MessageToDict(response, preserving_proto_field_name=True))
+        emit_message(response)
         return
     table = Table()
     for column in ("version", "labels", "by", "created", "description"):
@@ -203,7 +202,7 @@ def split(
     request = pb.SetSplitRequest(name=name, weights=parse_weights(weights or []), reason=reason)
     summary = _call(url, "SetSplit", request)
     if as_json:
-        emit_json(MessageToDict(summary, preserving_proto_field_name=True))
+        emit_message(summary)
         return
     shares = ", ".join(f"{label} {w:.0%}" for label, w in sorted(summary.split.items())) or "everyone on production"
     out.print(f"{summary.name}: {shares}", markup=False)

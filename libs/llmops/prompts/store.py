@@ -15,11 +15,12 @@ from typing import TypeVar
 
 import nats.errors
 from nats.js.api import StorageType
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from llmops.bus import Bus
 from llmops.errors import FailedPrecondition, NotFound
+from llmops.kv import KeyMissing, Lazy, TooManyWriters, compare_and_set, read_json
 from llmops.logging import get_logger
 from llmops.prompts.core import SHARED_TENANT, PromptHead, PromptVersion, resolve_version
 
@@ -44,34 +45,26 @@ class PromptStore:
     """Reads and writes prompts in the bucket; every write is atomic on its own key."""
 
     def __init__(self, open_bucket: Callable[[], Awaitable[KeyValue]]) -> None:
-        self._open_bucket = open_bucket
-        self._kv: KeyValue | None = None
-
-    async def bucket(self) -> KeyValue:
+        self.bucket = Lazy(open_bucket)
         """The bucket, opened (and created if missing) on first use."""
-        if self._kv is None:
-            self._kv = await self._open_bucket()
-        return self._kv
 
-    async def head(self, tenant: str, name: str) -> tuple[PromptHead, int]:
-        """The head and its revision, or NotFound."""
-        try:
-            entry = await (await self.bucket()).get(head_key(tenant, name))
-        except KeyNotFoundError:
-            raise NotFound(f"no prompt named {name!r}") from None
-        return PromptHead.model_validate_json(entry.value or b"{}"), entry.revision or 0
+    async def head(self, tenant: str, name: str) -> PromptHead:
+        """The head, or NotFound."""
+        found = await read_json(await self.bucket(), head_key(tenant, name), PromptHead)
+        if found is None:
+            raise NotFound(f"no prompt named {name!r}")
+        return found[0]
 
     async def version(self, tenant: str, name: str, version: int) -> PromptVersion:
         """One version, or NotFound."""
-        try:
-            entry = await (await self.bucket()).get(version_key(tenant, name, version))
-        except KeyNotFoundError:
-            raise NotFound(f"prompt {name!r} has no version {version}") from None
-        return PromptVersion.model_validate_json(entry.value or b"{}")
+        found = await read_json(await self.bucket(), version_key(tenant, name, version), PromptVersion)
+        if found is None:
+            raise NotFound(f"prompt {name!r} has no version {version}")
+        return found[0]
 
     async def versions(self, tenant: str, name: str) -> list[PromptVersion]:
         """Every version of a prompt, oldest first."""
-        head, _ = await self.head(tenant, name)
+        head = await self.head(tenant, name)
         found = await asyncio.gather(
             *(self._maybe_version(tenant, name, n) for n in range(1, head.latest + 1)), return_exceptions=False
         )
@@ -99,8 +92,7 @@ class PromptStore:
     async def create_version(self, tenant: str, name: str, build: Callable[[int], PromptVersion]) -> PromptVersion:
         """Writes the next version (numbered from the head) and advances the head's `latest`."""
         try:
-            head, _ = await self.head(tenant, name)
-            number = head.latest + 1
+            number = (await self.head(tenant, name)).latest + 1
         except NotFound:
             number = 1
         for _ in range(MAX_CAS_ATTEMPTS):
@@ -145,27 +137,19 @@ class PromptStore:
         create: bool = False,
     ) -> T:
         """Applies `change` with compare-and-set, re-reading and re-applying on a concurrent write."""
-        for _ in range(MAX_CAS_ATTEMPTS):
-            try:
-                current, revision = await self.head(tenant, name)
-            except NotFound:
-                if not create:
-                    raise
-                current, revision = PromptHead(tenant=tenant, name=name), 0
-            updated, result = change(current)
-            if updated == current:
-                return result
-            body = updated.model_dump_json().encode()
-            bucket = await self.bucket()
-            try:
-                if revision:
-                    await bucket.update(head_key(tenant, name), body, last=revision)
-                else:
-                    await bucket.create(head_key(tenant, name), body)
-            except KeyWrongLastSequenceError:
-                continue
-            return result
-        raise FailedPrecondition(f"prompt {name!r} is being changed by many writers at once; retry")
+        try:
+            return await compare_and_set(
+                await self.bucket(),
+                head_key(tenant, name),
+                PromptHead,
+                change,
+                missing=(lambda: PromptHead(tenant=tenant, name=name)) if create else None,
+                attempts=MAX_CAS_ATTEMPTS,
+            )
+        except KeyMissing:
+            raise NotFound(f"no prompt named {name!r}") from None
+        except TooManyWriters:
+            raise FailedPrecondition(f"prompt {name!r} is being changed by many writers at once; retry") from None
 
 
 class PromptCatalog:

@@ -7,7 +7,10 @@ operator chose fail-open.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import grpc
+from google.protobuf.message import Message
 
 from llmops.api.common.v1 import common_pb2
 from llmops.api.guardrails.v1 import guardrails_pb2 as pb
@@ -49,9 +52,11 @@ class Guard:
         verdict = await self._call(self.stub.CheckOutput, request, principal)
         return _enforce(verdict, text, "answer") if verdict is not None else text
 
-    async def _call(self, method: object, request: object, principal: Principal) -> pb.Verdict | None:
+    async def _call(
+        self, method: Callable[..., Awaitable[pb.Verdict]], request: Message, principal: Principal
+    ) -> pb.Verdict | None:
         try:
-            return await method(request, timeout=self.timeout_s, metadata=principal_metadata(principal))  # type: ignore[operator, no-any-return]
+            return await method(request, timeout=self.timeout_s, metadata=principal_metadata(principal))
         except grpc.aio.AioRpcError as exc:
             if self.fail_open:
                 log.warning("guardrails unreachable; failing open", code=exc.code().name)

@@ -9,6 +9,7 @@ from typing import Protocol, cast
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
+from llmops.kv import Lazy
 from services.ingestion.upload import Upload
 
 
@@ -24,13 +25,7 @@ class ObjectStoreRawStore:
     """RawStore on a JetStream object store bucket, opened (and created if missing) on first use."""
 
     def __init__(self, open_bucket: Callable[[], Awaitable[ObjectStore]]) -> None:
-        self._open_bucket = open_bucket
-        self._bucket: ObjectStore | None = None
-
-    async def _get_bucket(self) -> ObjectStore:
-        if self._bucket is None:
-            self._bucket = await self._open_bucket()
-        return self._bucket
+        self._get_bucket = Lazy(open_bucket)
 
     async def put(self, name: str, content: Upload) -> None:
         # The object store reads the file in chunks, so a large spooled upload is never loaded whole.
