@@ -39,7 +39,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from llmops.api.inference.v1 import inference_pb2, inference_pb2_grpc
 from llmops.cli.stack import health_check
 from llmops.testing.servers import NatsServer, TritonServer, free_port
-from services.inference.adapters.triton import ensemble_inputs
+from services.inference.adapters.triton import ensemble_inputs, stream_request
 from services.inference.core import CHATML_STOP, Message, Parameters, render_chatml
 
 RESULTS = Path(__file__).parent / "results" / "inference_overhead.json"
@@ -85,10 +85,7 @@ async def measure(requests: int, triton_url: str, inference_url: str, passthroug
         await platform_stub.Generate(platform_request("unary"))
 
     async def direct_first_token() -> None:
-        request = service_pb2.ModelInferRequest(model_name="ensemble")
-        for tensor in ensemble_inputs(prompt, PARAMS, stream=True):
-            request.inputs.append(tensor._get_tensor())
-            request.raw_input_contents.append(tensor._get_content())
+        request = stream_request("ensemble", prompt, PARAMS)
         done = asyncio.Event()
 
         async def requests_iter() -> AsyncIterator[service_pb2.ModelInferRequest]:

@@ -19,7 +19,7 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from llmops.api.inference.v1 import inference_pb2 as pb
 from llmops.api.inference.v1 import inference_pb2_grpc
-from services.inference.adapters.triton import ensemble_inputs, read_piece
+from services.inference.adapters.triton import ensemble_inputs, read_piece, stream_request
 from services.inference.core import CHATML_STOP, Message, Parameters, render_chatml
 
 PARAMS = Parameters(max_tokens=32, stop_words=CHATML_STOP)
@@ -41,10 +41,7 @@ class Passthrough(inference_pb2_grpc.InferenceServicer):
     async def GenerateStream(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.GenerateStreamResponse]:
-        infer = service_pb2.ModelInferRequest(model_name="ensemble")
-        for tensor in ensemble_inputs(self._prompt(request), PARAMS, stream=True):
-            infer.inputs.append(tensor._get_tensor())
-            infer.raw_input_contents.append(tensor._get_content())
+        infer = stream_request("ensemble", self._prompt(request), PARAMS)
         done = asyncio.Event()
 
         async def requests() -> AsyncIterator[service_pb2.ModelInferRequest]:

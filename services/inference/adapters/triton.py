@@ -61,6 +61,15 @@ def ensemble_inputs(prompt: str, params: Parameters, *, stream: bool) -> list[tr
     return inputs
 
 
+def stream_request(model: str, prompt: str, params: Parameters) -> service_pb2.ModelInferRequest:
+    """The raw request for decoupled streaming (`ModelStreamInfer`), with the ensemble's input tensors."""
+    request = service_pb2.ModelInferRequest(model_name=model)
+    for tensor in ensemble_inputs(prompt, params, stream=True):
+        request.inputs.append(tensor._get_tensor())
+        request.raw_input_contents.append(tensor._get_content())
+    return request
+
+
 def _text(result: Any) -> str:
     output = result.as_numpy("text_output")
     if output is None or output.size == 0:
@@ -224,10 +233,8 @@ class TritonGenerator:
 
     async def _stream_decoupled(self, prompt: str, params: Parameters, timeout_s: float) -> AsyncGenerator[Piece]:
         finished = asyncio.Event()
-        request = service_pb2.ModelInferRequest(model_name=self.model, id=uuid.uuid4().hex)
-        for tensor in ensemble_inputs(prompt, params, stream=True):
-            request.inputs.append(tensor._get_tensor())
-            request.raw_input_contents.append(tensor._get_content())
+        request = stream_request(self.model, prompt, params)
+        request.id = uuid.uuid4().hex
         # Ends every stream with an empty response flagged final, the only end marker a decoupled model sends
         # when its last piece is already out. tritonclient's aio API cannot set this flag, hence the raw stub.
         request.parameters["triton_enable_empty_final_response"].bool_param = True
