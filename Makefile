@@ -16,7 +16,7 @@ lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 typecheck:
-	.venv/bin/mypy libs services scripts
+	.venv/bin/mypy libs services scripts training
 
 protos:
 	$(PY) scripts/gen_asyncapi.py

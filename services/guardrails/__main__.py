@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
+import grpc
+
 from llmops.api.guardrails.v1 import guardrails_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.service import PeriodicTask, run_until_stopped
+from services.guardrails import core
+from services.guardrails.adapters.embedding import GrpcEmbedder
 from services.guardrails.app import Guardrails
 from services.guardrails.config import Settings
 from services.guardrails.grpc_api import GuardrailsServicer
@@ -26,7 +30,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     policies = PolicySet(settings.resolved_policies_dir())
     policies.reload()
     bus = Bus.from_settings(common, "llmops/guardrails")
-    app = Guardrails(policies, bus)
+    channel = grpc.aio.insecure_channel(settings.embedding_url) if settings.embedding_url else None
+    embedder = GrpcEmbedder(channel, settings.embed_timeout_s) if channel is not None else None
+    app = Guardrails(policies, bus, embedder)
     server = GrpcServer.from_settings(
         [
             ServiceBinding(
@@ -41,6 +47,13 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     async def reload() -> None:
         policies.reload()
 
+    async def warm_up() -> None:
+        await asyncio.to_thread(core.warm_up)
+
+    async def close_channel() -> None:
+        if channel is not None:
+            await channel.close()
+
     watcher = PeriodicTask("policy-reload", reload, settings.reload_interval_s)
     await run_until_stopped(
         "guardrails",
@@ -48,8 +61,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         bus,
         grace_s=settings.grpc.grace_s,
         stopped=stopped,
+        on_start=[warm_up],
         on_serving=[watcher.start],
-        on_stop=[watcher.stop],
+        on_stop=[watcher.stop, close_channel],
     )
 
 

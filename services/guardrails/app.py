@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from llmops.errors import FailedPrecondition
 from llmops.events import GuardrailsFlagged
 from llmops.logging import get_logger
 from services.guardrails import core
 from services.guardrails.core import Verdict
-from services.guardrails.policy import Action, Policy, PolicySet
+from services.guardrails.policy import Action, Policy, PolicySet, Topic
+from services.guardrails.scanners import Finding
+from services.guardrails.topics import QUERY_CHARS, Matrix, TopicVectors, scan_topics, unit_rows
 
 log = get_logger(__name__)
 
@@ -22,12 +25,18 @@ class Publisher(Protocol):
     async def publish(self, event: GuardrailsFlagged) -> None: ...
 
 
+class Embedder(Protocol):
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
 class Guardrails:
     """Checks inputs, outputs and documents under the caller's tenant and application policy."""
 
-    def __init__(self, policies: PolicySet, bus: Publisher) -> None:
+    def __init__(self, policies: PolicySet, bus: Publisher, embedder: Embedder | None = None) -> None:
         self.policies = policies
         self.bus = bus
+        self.embedder = embedder
+        self._topic_vectors: dict[tuple[str, int, str, str], TopicVectors] = {}
 
     def policy(self, tenant: str, application: str) -> Policy:
         return self.policies.for_request(tenant, application or "*")
@@ -35,7 +44,30 @@ class Guardrails:
     async def check_input(self, tenant: str, application: str, text: str, interaction_id: str = "") -> Verdict:
         core.validate_text(text, "text")
         policy = self.policy(tenant, application)
-        return await self._run(tenant, interaction_id, lambda: core.check_input(text, policy))
+        topics = await self._topics(policy, text)
+        return await self._run(tenant, interaction_id, lambda: core.check_input(text, policy, topics))
+
+    async def _topics(self, policy: Policy, text: str) -> list[Finding]:
+        """Topic findings by embedding similarity, when the policy lists topics."""
+        rules = policy.input.topics
+        if not rules.rule.enabled:
+            return []
+        if self.embedder is None:
+            raise FailedPrecondition(
+                f"policy {policy.policy_id} v{policy.version} lists topics, but the guardrails service has no "
+                "embedding service to match them: set LLMOPS_GUARDRAILS_EMBEDDING_URL"
+            )
+        key = (policy.policy_id, policy.version, policy.tenant, policy.application)
+        if key not in self._topic_vectors:
+            self._topic_vectors[key] = TopicVectors(
+                deny=await self._embed_topics(rules.deny), allow=await self._embed_topics(rules.allow)
+            )
+        [query] = await self.embedder.embed([text[:QUERY_CHARS]])
+        return scan_topics(query, self._topic_vectors[key], rules.similarity, len(text))
+
+    async def _embed_topics(self, topics: Sequence[Topic]) -> dict[str, Matrix]:
+        assert self.embedder is not None  # checked by the caller
+        return {topic.name: unit_rows(await self.embedder.embed(topic.texts())) for topic in topics}
 
     async def check_document(self, tenant: str, application: str, text: str) -> Verdict:
         core.validate_text(text, "text")

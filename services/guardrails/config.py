@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     """Directory of policy YAML files (one per tenant/application); default `<data_dir>/policies`."""
     reload_interval_s: float = Field(default=2.0, gt=0)
     """How often changed policy files are picked up."""
+    embedding_url: str = ""
+    """The embedding service, for policies with topic allow/deny lists (empty: such policies fail closed)."""
+    embed_timeout_s: float = Field(default=5.0, gt=0)
 
     def resolved_policies_dir(self) -> Path:
         return self.policies_dir or self.common.data_dir / "policies"

@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 
 from llmops.errors import InvalidArgument
 from services.guardrails import scanners
+from services.guardrails.classifier import SHIPPED, scan_learned_injection
+from services.guardrails.language import IDENTIFIER, scan_language
 from services.guardrails.normalize import INVISIBLE, normalize
 from services.guardrails.policy import Action, Policy, Rule
 from services.guardrails.scanners import Finding
+from services.guardrails.toxicity import DETECTOR, scan_toxicity
 
 MAX_TEXT_CHARS = 1_000_000
 Check = Callable[[], "Verdict"]
@@ -41,6 +44,13 @@ class Verdict:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def warm_up() -> None:
+    """Loads the models (injection classifier, toxicity, language) so no request pays for it."""
+    SHIPPED.get()
+    DETECTOR.get()
+    IDENTIFIER.get()
+
+
 def validate_text(text: str, field_name: str) -> str:
     """Refuses empty and oversized texts with a message naming the field."""
     if not text.strip():
@@ -50,10 +60,11 @@ def validate_text(text: str, field_name: str) -> str:
     return text
 
 
-def _judge(findings: Sequence[Finding], rule: Rule) -> list[Judged]:
+def _judge(scan: Callable[[], Sequence[Finding]], rule: Rule) -> list[Judged]:
+    """Runs a scanner its rule enables and gives each finding the rule's action (allow below the threshold)."""
     if not rule.enabled:
         return []
-    return [Judged(f, rule.act if f.score >= rule.threshold else Action.ALLOW) for f in findings]
+    return [Judged(f, rule.act if f.score >= rule.threshold else Action.ALLOW) for f in scan()]
 
 
 def _combine(
@@ -72,16 +83,21 @@ def _redact_input(text: str, judged: list[Judged]) -> str:
     return redacted
 
 
-def check_input(text: str, policy: Policy) -> Verdict:
-    """A user's message: injection and jailbreak, invisible text, secrets, personal data, size."""
+def check_input(text: str, policy: Policy, topics: Sequence[Finding] = ()) -> Verdict:
+    """A user's message: injection and jailbreak (patterns and the learned layer), toxicity, language, topics
+    (matched beforehand by embedding: `topics.scan_topics`), invisible text, secrets, personal data, size."""
     rules = policy.input
     normalized = normalize(text)
     judged = [
-        *_judge(scanners.scan_injection(normalized), rules.injection),
-        *_judge(scanners.scan_invisible(normalized), rules.invisible_text),
-        *_judge(scanners.scan_secrets(text), rules.secrets),
-        *_judge(scanners.scan_pii(text), rules.pii),
-        *_judge(scanners.scan_token_limit(text, rules.max_tokens), rules.token_limit),
+        *_judge(lambda: topics, rules.topics.rule),
+        *_judge(lambda: scanners.scan_injection(normalized), rules.injection),
+        *_judge(lambda: scan_learned_injection(normalized), rules.injection_classifier),
+        *_judge(lambda: scan_toxicity(text), rules.toxicity),
+        *_judge(lambda: scan_language(text, rules.allowed_languages), rules.language),
+        *_judge(lambda: scanners.scan_invisible(normalized), rules.invisible_text),
+        *_judge(lambda: scanners.scan_secrets(text), rules.secrets),
+        *_judge(lambda: scanners.scan_pii(text), rules.pii),
+        *_judge(lambda: scanners.scan_token_limit(text, rules.max_tokens), rules.token_limit),
     ]
     return _combine(text, judged, policy, "input", _redact_input)
 
@@ -91,27 +107,29 @@ def check_document(text: str, policy: Policy) -> Verdict:
     rules = policy.document
     normalized = normalize(text)
     judged = [
-        *_judge(scanners.scan_injection(normalized, indirect=True), rules.injection),
-        *_judge(scanners.scan_invisible(normalized), rules.invisible_text),
+        *_judge(lambda: scanners.scan_injection(normalized, indirect=True), rules.injection),
+        *_judge(lambda: scan_learned_injection(normalized), rules.injection_classifier),
+        *_judge(lambda: scanners.scan_invisible(normalized), rules.invisible_text),
     ]
     return _combine(text, judged, policy, "document", _redact_input)
 
 
 def check_output(answer: str, sources: Mapping[int, str], canary: str, policy: Policy) -> Verdict:
     """An answer: citations that were never retrieved, unsupported sentences, leaked system prompt (canary),
-    markup unsafe to render, secrets and personal data."""
+    markup unsafe to render, secrets, personal data and toxicity."""
     rules = policy.output
     judged = [
-        *_judge(scanners.scan_citations(answer, sources.keys()), rules.citations),
-        *_judge(scanners.scan_grounding(answer, dict(sources)), rules.grounding),
-        *_judge(scanners.scan_canary(answer, canary), rules.canary),
-        *_judge(scanners.scan_markup(answer), rules.markup),
-        *_judge(scanners.scan_secrets(answer), rules.secrets),
-        *_judge(scanners.scan_pii(answer), rules.pii),
+        *_judge(lambda: scanners.scan_citations(answer, sources.keys()), rules.citations),
+        *_judge(lambda: scanners.scan_grounding(answer, dict(sources)), rules.grounding),
+        *_judge(lambda: scanners.scan_canary(answer, canary), rules.canary),
+        *_judge(lambda: scanners.scan_markup(answer), rules.markup),
+        *_judge(lambda: scanners.scan_secrets(answer), rules.secrets),
+        *_judge(lambda: scanners.scan_pii(answer), rules.pii),
+        *_judge(lambda: scan_toxicity(answer), rules.toxicity),
     ]
 
     def rewrite(text: str, found: list[Judged]) -> str:
-        scanned = ("secrets", "pii", "citations")
+        scanned = ("secrets", "pii", "citations", "toxicity")
         spans = [j.finding for j in found if j.action == Action.REDACT and j.finding.scanner in scanned]
         redacted = scanners.redact(text, spans)
         if any(j.action == Action.REDACT and j.finding.scanner == "markup" for j in found):

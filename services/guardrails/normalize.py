@@ -38,6 +38,17 @@ _ROT13_HINT = re.compile(r"\brot-?13\b|\bvtaber\b|\bcerivbhf\b|\bvafgehpgvbaf\b"
 _TAGS = re.compile("[\U000e0020-\U000e007e]{4,}")
 _UNICODE_ESCAPE = re.compile(r"(?:\\u[0-9A-Fa-f]{4}){4,}")
 _BINARY = re.compile(r"(?:[01]{8}\s?){4,}")
+_BASE32 = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9])")
+_ASCII85 = re.compile(r"<~[!-u\s]{8,}?~>")
+_BASE85 = re.compile(r"(?<!\S)[0-9A-Za-z!#$%&()*+\-;<=>?@^_`{|}~]{20,}(?!\S)")
+_MORSE = re.compile(r"(?:[.-]{1,7}(?: / | |$)){6,}")
+MORSE = {
+    ".-": "a", "-...": "b", "-.-.": "c", "-..": "d", ".": "e", "..-.": "f", "--.": "g", "....": "h", "..": "i",
+    ".---": "j", "-.-": "k", ".-..": "l", "--": "m", "-.": "n", "---": "o", ".--.": "p", "--.-": "q", ".-.": "r",
+    "...": "s", "-": "t", "..-": "u", "...-": "v", ".--": "w", "-..-": "x", "-.--": "y", "--..": "z",
+    "-----": "0", ".----": "1", "..---": "2", "...--": "3", "....-": "4", ".....": "5", "-....": "6",
+    "--...": "7", "---..": "8", "----.": "9", ".-.-.-": ".", "--..--": ",", "..--..": "?",
+}  # fmt: skip
 _SPACED = re.compile(r"\b(?:\w ){3,}\w\b")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 MAX_DECODED = 12
@@ -66,7 +77,8 @@ Decoded = list[tuple[str, str, tuple[int, int]]]
 
 
 def _encoded_runs(text: str) -> Decoded:
-    """Runs in a known encoding inside the text: base64, hex, %-escapes, \\u escapes, binary octets, tags."""
+    """Runs in a known encoding inside the text: base64, base32, base85, hex, %-escapes, \\u escapes, binary
+    octets, Morse code, tags."""
     found: Decoded = []
     for match in _BASE64.finditer(text):
         raw = match.group(0)
@@ -90,11 +102,36 @@ def _encoded_runs(text: str) -> Decoded:
         ("binary", bytes(int(o, 2) for o in m.group(0).split() if len(o) == 8).decode("latin-1"), m.span())
         for m in _BINARY.finditer(text)
     ]
+    found += _radix_runs(text)
+    found += [("morse", _morse(m.group(0)), m.span()) for m in _MORSE.finditer(text) if m.group(0).count(" ") >= 5]
     # Unicode tag characters carry invisible ASCII.
     found += [
         ("unicode-tags", "".join(chr(ord(c) - 0xE0000) for c in m.group(0)), m.span()) for m in _TAGS.finditer(text)
     ]
     return [(kind, value, span) for kind, value, span in found if _printable_share(value) > 0.8]
+
+
+def _radix_runs(text: str) -> Decoded:
+    """base32, Ascii85 (<~ ~>) and base85 runs that decode to text."""
+    found: Decoded = []
+    attempts: tuple[tuple[str, re.Pattern[str], object], ...] = (
+        ("base32", _BASE32, lambda raw: base64.b32decode(raw.rstrip("=") + "=" * (-len(raw.rstrip("=")) % 8))),
+        ("ascii85", _ASCII85, lambda raw: base64.a85decode(raw, adobe=True)),
+        ("base85", _BASE85, base64.b85decode),
+    )
+    for kind, pattern, decode in attempts:
+        for match in pattern.finditer(text):
+            try:
+                value = decode(match.group(0)).decode("utf-8")  # type: ignore[operator]
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                continue
+            found.append((kind, value, match.span()))
+    return found
+
+
+def _morse(code: str) -> str:
+    words = code.strip().split(" / ")
+    return " ".join("".join(MORSE.get(letter, "") for letter in word.split()) for word in words)
 
 
 def _rewritten(text: str) -> Decoded:
@@ -106,7 +143,7 @@ def _rewritten(text: str) -> Decoded:
     if text.count("%20") >= 3:
         found.append(("percent", urllib.parse.unquote(text), whole))
     digit_count = sum(ch.isdigit() for ch in text)
-    if 4 <= digit_count < 0.5 * sum(ch.isalnum() for ch in text):  # digits standing in for letters
+    if 4 <= digit_count < 0.7 * sum(ch.isalnum() for ch in text):  # digits standing in for letters
         found.append(("leetspeak", text.lower().translate(_LEET), whole))
     if (spaced := _SPACED.search(text)) is not None:
         found.append(("spaced", _SPACED.sub(lambda m: m.group(0).replace(" ", ""), text), spaced.span()))

@@ -46,10 +46,51 @@ class Rule(BaseModel):
         return Action[self.action.upper()]
 
 
+class Topic(BaseModel):
+    """A subject described in words; messages are matched to it by meaning."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(min_length=3, max_length=2000)
+    examples: list[str] = Field(default_factory=list, max_length=50)
+    """Questions typical of the topic: they sharpen the match more than a longer description does."""
+
+    def texts(self) -> list[str]:
+        return [self.description, *self.examples]
+
+
+class TopicRules(BaseModel):
+    """Deny lists block messages about a topic; allow lists block messages about none of theirs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deny: list[Topic] = Field(default_factory=list, max_length=100)
+    allow: list[Topic] = Field(default_factory=list, max_length=100)
+    similarity: float = Field(default=0.3, ge=0.0, le=1.0)
+    """Cosine similarity at which a message counts as being about a topic. With all-MiniLM-L6-v2, questions on
+    a topic described with a few example questions score about 0.35-0.6 and unrelated ones below 0.25."""
+    action: str = Field(default="block", pattern="^(allow|block)$")
+
+    @property
+    def rule(self) -> Rule:
+        return Rule(enabled=bool(self.deny or self.allow), action=self.action, threshold=0.0)
+
+
+LEARNED_INJECTION_THRESHOLD = 0.64
+"""The shipped classifier's own threshold (chosen at training time, out of source, ≤ 2% benign flagged)."""
+
+
 class InputRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     injection: Rule = Rule(action="block", threshold=0.7)
+    injection_classifier: Rule = Rule(action="block", threshold=LEARNED_INJECTION_THRESHOLD)
+    toxicity: Rule = Rule(action="block", threshold=0.7)
+    language: Rule = Rule(action="block")
+    allowed_languages: list[str] = Field(default_factory=list, max_length=200)
+    """ISO 639-1 codes a message may be written in; empty allows any language."""
+    topics: TopicRules = TopicRules()
     invisible_text: Rule = Rule(action="redact")
     secrets: Rule = Rule(action="redact")
     pii: Rule = Rule(action="redact", threshold=0.7)
@@ -67,12 +108,14 @@ class OutputRules(BaseModel):
     markup: Rule = Rule(action="redact")
     secrets: Rule = Rule(action="redact")
     pii: Rule = Rule(action="redact", threshold=0.7)
+    toxicity: Rule = Rule(action="redact", threshold=0.7)
 
 
 class DocumentRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     injection: Rule = Rule(action="block", threshold=0.6)
+    injection_classifier: Rule = Rule(action="block", threshold=LEARNED_INJECTION_THRESHOLD)
     invisible_text: Rule = Rule(action="redact")
 
 

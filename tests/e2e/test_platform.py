@@ -958,7 +958,10 @@ def test_guardrail_policies_reload_without_restart_and_bad_files_change_nothing(
     directory = Path(stack.data_dir) / "policies"
     directory.mkdir(exist_ok=True)
     policy = directory / "policylab.yaml"
-    policy.write_text("policy_id: lab\nversion: 1\ntenant: policylab\ninput:\n  injection: {action: allow}\n")
+    policy.write_text(
+        "policy_id: lab\nversion: 1\ntenant: policylab\ninput:\n  injection: {action: allow}\n"
+        "  injection_classifier: {action: allow}\n"
+    )
 
     def lab_policy(version: int) -> bool | None:
         found = stub.GetPolicy(guardrails_pb2.GetPolicyRequest(application="chat"), metadata=lab)
@@ -971,3 +974,30 @@ def test_guardrail_policies_reload_without_restart_and_bad_files_change_nothing(
     policy.write_text("policy_id: lab\nversion: 2\ntenant: policylab\ninput: {injection: {action: nonsense}}\n")
     time.sleep(3)  # two reload intervals: the broken file must have been read and rejected
     assert stub.CheckInput(attack, metadata=lab).policy_version == 1
+
+
+def test_a_banned_topic_is_matched_by_meaning_through_the_embedding_service(stack: Stack) -> None:
+    stub = guardrails_pb2_grpc.GuardrailsStub(grpc.insecure_channel(stack.endpoints.grpc["guardrails"]))
+    clinic = as_user("hugo", tenant="topiclab")
+    directory = Path(stack.data_dir) / "policies"
+    directory.mkdir(exist_ok=True)
+    (directory / "topiclab.yaml").write_text(
+        "policy_id: topics\nversion: 1\ntenant: topiclab\ninput:\n  topics:\n    deny:\n"
+        "      - name: medical-advice\n        description: Diagnosing illnesses, symptoms, medication and doses.\n"
+        "        examples: ['Which medicine should I take for my headache?', 'Is this rash serious?',\n"
+        "                   'What are the symptoms of the flu?', 'How much paracetamol is safe per day?']\n"
+    )
+
+    def active() -> bool | None:
+        found = stub.GetPolicy(guardrails_pb2.GetPolicyRequest(application="chat"), metadata=clinic)
+        return True if found.policy_id == "topics" else None
+
+    eventually(active, timeout_s=20)
+    asked = guardrails_pb2.CheckInputRequest(
+        text="How many ibuprofen pills can I take for a fever?", application="chat"
+    )
+    verdict = stub.CheckInput(asked, metadata=clinic)
+    assert verdict.action == guardrails_pb2.ACTION_BLOCK
+    assert [(f.category, f.detail) for f in verdict.findings] == [("banned_topic", "medical-advice")]
+    other = guardrails_pb2.CheckInputRequest(text="How many vacation days do employees get?", application="chat")
+    assert stub.CheckInput(other, metadata=clinic).action == guardrails_pb2.ACTION_ALLOW

@@ -113,6 +113,7 @@ class Stack:
             "LLMOPS_GATEWAY_INFERENCE_URL": e.grpc["inference"],
             "LLMOPS_GATEWAY_EMBEDDING_URL": e.grpc["embedding"],
             "LLMOPS_GATEWAY_GUARDRAILS_URL": e.grpc["guardrails"],
+            "LLMOPS_GUARDRAILS_EMBEDDING_URL": e.grpc["embedding"],
             "HF_HUB_OFFLINE": "1",
             **self.extra_env,
         }
