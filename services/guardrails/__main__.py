@@ -32,7 +32,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     bus = Bus.from_settings(common, "llmops/guardrails")
     channel = grpc.aio.insecure_channel(settings.embedding_url) if settings.embedding_url else None
     embedder = GrpcEmbedder(channel, settings.embed_timeout_s) if channel is not None else None
-    app = Guardrails(policies, bus, embedder)
+    app = Guardrails(policies, bus, embedder, settings.budget_s)
     server = GrpcServer.from_settings(
         [
             ServiceBinding(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from llmops.errors import FailedPrecondition
+from llmops.errors import DeadlineExceeded, FailedPrecondition
 from llmops.events import GuardrailsFlagged
 from llmops.logging import get_logger
 from services.guardrails import core
@@ -32,10 +32,14 @@ class Embedder(Protocol):
 class Guardrails:
     """Checks inputs, outputs and documents under the caller's tenant and application policy."""
 
-    def __init__(self, policies: PolicySet, bus: Publisher, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, policies: PolicySet, bus: Publisher, embedder: Embedder | None = None, budget_s: float = 2.0
+    ) -> None:
         self.policies = policies
         self.bus = bus
         self.embedder = embedder
+        self.budget_s = budget_s
+        """The most one check may take; past it the check fails (the gateway then fails closed)."""
         self._topic_vectors: dict[tuple[str, int, str, str], TopicVectors] = {}
 
     def policy(self, tenant: str, application: str) -> Policy:
@@ -44,8 +48,15 @@ class Guardrails:
     async def check_input(self, tenant: str, application: str, text: str, interaction_id: str = "") -> Verdict:
         core.validate_text(text, "text")
         policy = self.policy(tenant, application)
-        topics = await self._topics(policy, text)
-        return await self._run(tenant, interaction_id, lambda: core.check_input(text, policy, topics))
+
+        async def check() -> Verdict:
+            # The topic match waits on the embedding service while the in-process scanners run in a thread.
+            judged, topics = await asyncio.gather(
+                asyncio.to_thread(core.scan_input, text, policy), self._topics(policy, text)
+            )
+            return core.input_verdict(text, policy, [*core.judge_topics(topics, policy), *judged])
+
+        return await self._run(tenant, interaction_id, check)
 
     async def _topics(self, policy: Policy, text: str) -> list[Finding]:
         """Topic findings by embedding similarity, when the policy lists topics."""
@@ -72,7 +83,7 @@ class Guardrails:
     async def check_document(self, tenant: str, application: str, text: str) -> Verdict:
         core.validate_text(text, "text")
         policy = self.policy(tenant, application)
-        return await self._run(tenant, "", lambda: core.check_document(text, policy))
+        return await self._run(tenant, "", lambda: asyncio.to_thread(core.check_document, text, policy))
 
     async def check_output(
         self,
@@ -85,12 +96,19 @@ class Guardrails:
     ) -> Verdict:
         core.validate_text(answer, "answer")
         policy = self.policy(tenant, application)
-        return await self._run(tenant, interaction_id, lambda: core.check_output(answer, sources, canary, policy))
+        return await self._run(
+            tenant, interaction_id, lambda: asyncio.to_thread(core.check_output, answer, sources, canary, policy)
+        )
 
-    async def _run(self, tenant: str, interaction_id: str, check: core.Check) -> Verdict:
+    async def _run(self, tenant: str, interaction_id: str, check: Callable[[], Awaitable[Verdict]]) -> Verdict:
         started = time.perf_counter()
-        # Regex scanning of a long text takes milliseconds: a worker thread keeps the event loop answering.
-        verdict = await asyncio.to_thread(check)
+        # Scanning a long text takes milliseconds: worker threads keep the event loop answering.
+        try:
+            verdict = await asyncio.wait_for(check(), self.budget_s)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the guardrail checks took longer than their {self.budget_s:g} s budget; nothing was decided"
+            ) from None
         verdict = replace(verdict, extra={"latency_ms": f"{(time.perf_counter() - started) * 1000:.3f}"})
         if verdict.action != Action.ALLOW:
             await self.bus.publish(flagged_event(tenant, interaction_id, verdict))

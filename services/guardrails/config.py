@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     embedding_url: str = ""
     """The embedding service, for policies with topic allow/deny lists (empty: such policies fail closed)."""
     embed_timeout_s: float = Field(default=5.0, gt=0)
+    budget_s: float = Field(default=2.0, gt=0)
+    """The most one check may take (scanners and topic match together); past it the check fails, closed."""
 
     def resolved_policies_dir(self) -> Path:
         return self.policies_dir or self.common.data_dir / "policies"

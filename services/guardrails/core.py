@@ -20,7 +20,6 @@ from services.guardrails.scanners import Finding
 from services.guardrails.toxicity import DETECTOR, scan_toxicity
 
 MAX_TEXT_CHARS = 1_000_000
-Check = Callable[[], "Verdict"]
 
 
 @dataclass(frozen=True)
@@ -83,13 +82,12 @@ def _redact_input(text: str, judged: list[Judged]) -> str:
     return redacted
 
 
-def check_input(text: str, policy: Policy, topics: Sequence[Finding] = ()) -> Verdict:
-    """A user's message: injection and jailbreak (patterns and the learned layer), toxicity, language, topics
-    (matched beforehand by embedding: `topics.scan_topics`), invisible text, secrets, personal data, size."""
+def scan_input(text: str, policy: Policy) -> list[Judged]:
+    """The in-process input scanners' judged findings: injection and jailbreak (patterns and the learned layer),
+    toxicity, language, invisible text, secrets, personal data, size."""
     rules = policy.input
     normalized = normalize(text)
-    judged = [
-        *_judge(lambda: topics, rules.topics.rule),
+    return [
         *_judge(lambda: scanners.scan_injection(normalized), rules.injection),
         *_judge(lambda: scan_learned_injection(normalized), rules.injection_classifier),
         *_judge(lambda: scan_toxicity(text), rules.toxicity),
@@ -99,7 +97,20 @@ def check_input(text: str, policy: Policy, topics: Sequence[Finding] = ()) -> Ve
         *_judge(lambda: scanners.scan_pii(text), rules.pii),
         *_judge(lambda: scanners.scan_token_limit(text, rules.max_tokens), rules.token_limit),
     ]
+
+
+def judge_topics(topics: Sequence[Finding], policy: Policy) -> list[Judged]:
+    """Topic findings (matched by embedding outside this module: `topics.scan_topics`) under the policy."""
+    return _judge(lambda: topics, policy.input.topics.rule)
+
+
+def input_verdict(text: str, policy: Policy, judged: list[Judged]) -> Verdict:
     return _combine(text, judged, policy, "input", _redact_input)
+
+
+def check_input(text: str, policy: Policy, topics: Sequence[Finding] = ()) -> Verdict:
+    """A user's message under every input scanner, with topic findings already matched."""
+    return input_verdict(text, policy, [*judge_topics(topics, policy), *scan_input(text, policy)])
 
 
 def check_document(text: str, policy: Policy) -> Verdict:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from llmops.errors import FailedPrecondition
+from llmops.errors import DeadlineExceeded, FailedPrecondition
 from llmops.events import GuardrailsFlagged
 from services.embedding.adapters.sentence_model import SentenceTransformerEmbedder
 from services.guardrails.app import Guardrails
@@ -107,3 +107,15 @@ async def test_topic_vectors_are_embedded_once_per_policy_version(embedder: Mode
 async def test_a_topic_policy_without_an_embedding_service_fails_closed() -> None:
     with pytest.raises(FailedPrecondition, match="LLMOPS_GUARDRAILS_EMBEDDING_URL"):
         await Guardrails(policies(), Events()).check_input("acme", "desk", "Is this rash serious?")
+
+
+class SlowEmbedder:
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        await asyncio.sleep(5)
+        return [[1.0, 0.0] for _ in texts]
+
+
+async def test_a_check_past_its_budget_fails_instead_of_deciding() -> None:
+    guardrails = Guardrails(policies(), Events(), SlowEmbedder(), budget_s=0.2)
+    with pytest.raises(DeadlineExceeded, match="0.2 s budget"):
+        await guardrails.check_input("acme", "desk", "Is this rash serious?")
