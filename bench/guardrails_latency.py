@@ -51,7 +51,7 @@ def main() -> None:
         for a, b in zip(bodies[::2], bodies[1::2], strict=False)
     ]
 
-    from services.ingestion.adapters.presidio import PresidioDetector
+    from llmops.pii.presidio import PresidioDetector
 
     presidio = PresidioDetector()
     table = [

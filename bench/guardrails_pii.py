@@ -2,8 +2,9 @@
 
 Data: Faker (seed 2026) in five locales writes e-mail addresses, card numbers, IBANs, US SSNs and phone numbers
 into varied sentences; as many sentences carry look-alike numbers that are not personal data (order and ticket
-numbers, prices, versions, dates, ISBNs). The set is regenerated identically on every run and written to
-`bench/results/pii_dev.jsonl`.
+numbers, prices, versions, dates, ISBNs), and a fixed list of harder decoys follows once each (labelled ids
+shaped like phone numbers, Luhn-invalid card numbers, dates and times in other notations, coordinates, ZIP+4
+codes). The set is regenerated identically on every run and written to `bench/results/pii_dev.jsonl`.
 
 Counting: a gold entity is found when a finding of its type overlaps it; a finding is correct when it overlaps
 a gold entity of its type. Redaction runs the default input policy and searches the result for every original
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from faker import Faker
 
-from services.guardrails import core, scanners
+from services.guardrails import core, pii
 from services.guardrails.policy import DEFAULT_POLICY
 
 RESULTS = Path(__file__).parent / "results" / "pii_dev.jsonl"
@@ -44,6 +45,25 @@ DECOYS = (
     "Invoice INV-2026-000123 totals 4 500 USD.",
     "Serial AB12-CD34-EF56-GH78 is under warranty until 2027-01-31.",
 )
+HARD_DECOYS = (
+    "Customer no. 0301 2345 678 asked for a refund.",
+    "Order #0471-2231-0098 was split into two parcels.",
+    "Account 0123 456 7890 was closed in 2024.",
+    "Invoice number 0221-4567-8901 is overdue.",
+    "Policy 0161 496 0000 renews in May.",
+    "Serial no. 0044 2079 4609 58 is registered.",
+    "Patient ID 4471 2231 009 was discharged.",
+    "Tracking number 1Z 999 AA1 01 2345 6784 arrives Monday.",
+    "The card 4111 1111 1111 1112 failed the checksum.",
+    "The ZIP code 94103-1234 covers the area.",
+    "Meeting moved from 14.03.2026 to 03/21/2026 at 09:30.",
+    "Pay 1.234.567 EUR by 31-12-2026.",
+    "Coordinates 48.137154, 11.576124 mark the office.",
+    "Scores went from 0.8765 to 0.91234 between 2019-2024.",
+    "Version 10.0.19045.3803 of Windows is installed.",
+    "Timestamp 20260314 101530 marks the upload.",
+)
+"""Look-alikes the random decoys lack, appended once each so the generated sentences above stay as they were."""
 
 
 def generate(count: int = 500, seed: int = 2026) -> list[dict[str, object]]:
@@ -68,7 +88,7 @@ def generate(count: int = 500, seed: int = 2026) -> list[dict[str, object]]:
         template = rng.choice(TEMPLATES)
         start = template.index("{}")
         samples.append({"text": template.format(value), "entities": [[kind, start, start + len(value), value]]})
-    return samples
+    return samples + [{"text": text, "entities": []} for text in HARD_DECOYS]
 
 
 def main() -> None:
@@ -80,7 +100,7 @@ def main() -> None:
     for sample in samples:
         text = str(sample["text"])
         entities = [tuple(e) for e in sample["entities"]]  # type: ignore[attr-defined]
-        findings = scanners.scan_pii(text)
+        findings = pii.scan_pii(text)
         for kind, start, end, _ in entities:
             gold_total[kind] += 1
             gold_found[kind] += any(f.category == kind and f.start < end and f.end > start for f in findings)

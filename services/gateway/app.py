@@ -200,6 +200,8 @@ class Assistant:
                     yield served
                 return
         sources = await self.retrieve(principal, question, plan.vector if plan else ())
+        if self.guard is not None and sources:
+            sources = await self.guard.sources(principal, sources)  # instructions hidden in documents stop here
         retrieve_ms = (time.perf_counter() - started) * 1000
         yield sources
         model, usage, text, generate_ms = "", Usage(), NO_SOURCES_ANSWER, 0.0

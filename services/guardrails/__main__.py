@@ -12,7 +12,7 @@ from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.service import PeriodicTask, run_until_stopped
-from services.guardrails import core
+from services.guardrails import core, pii
 from services.guardrails.adapters.embedding import GrpcEmbedder
 from services.guardrails.app import Guardrails
 from services.guardrails.config import Settings
@@ -46,9 +46,12 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
 
     async def reload() -> None:
         policies.reload()
+        if any(p.input.pii_ner.enabled or p.output.pii_ner.enabled for p in policies.all()):
+            await asyncio.to_thread(pii.NER.get)  # load spaCy now, not inside a request's budget
 
     async def warm_up() -> None:
         await asyncio.to_thread(core.warm_up)
+        await reload()
 
     async def close_channel() -> None:
         if channel is not None:

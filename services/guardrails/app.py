@@ -54,7 +54,7 @@ class Guardrails:
             judged, topics = await asyncio.gather(
                 asyncio.to_thread(core.scan_input, text, policy), self._topics(policy, text)
             )
-            return core.input_verdict(text, policy, [*core.judge_topics(topics, policy), *judged])
+            return core.input_verdict(text, policy, [*core.judge_topics(topics, policy), *judged], salt=tenant)
 
         return await self._run(tenant, interaction_id, check)
 
@@ -97,7 +97,9 @@ class Guardrails:
         core.validate_text(answer, "answer")
         policy = self.policy(tenant, application)
         return await self._run(
-            tenant, interaction_id, lambda: asyncio.to_thread(core.check_output, answer, sources, canary, policy)
+            tenant,
+            interaction_id,
+            lambda: asyncio.to_thread(core.check_output, answer, sources, canary, policy, tenant),
         )
 
     async def _run(self, tenant: str, interaction_id: str, check: Callable[[], Awaitable[Verdict]]) -> Verdict:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llmops.errors import InvalidArgument
-from services.guardrails import scanners
+from services.guardrails import pii, scanners
 from services.guardrails.classifier import SHIPPED, scan_learned_injection
 from services.guardrails.language import IDENTIFIER, scan_language
 from services.guardrails.normalize import INVISIBLE, normalize
@@ -74,9 +74,9 @@ def _combine(
     return Verdict(action, judged, policy.policy_id, policy.version, redacted, stage)
 
 
-def _redact_input(text: str, judged: list[Judged]) -> str:
+def _redact_input(text: str, judged: list[Judged], replacement: pii.Replacement | None = None) -> str:
     spans = [j.finding for j in judged if j.action == Action.REDACT and j.finding.category != "invisible_text"]
-    redacted = scanners.redact(text, spans)
+    redacted = scanners.redact(text, spans, replacement)
     if any(j.action == Action.REDACT and j.finding.category == "invisible_text" for j in judged):
         redacted = INVISIBLE.sub("", redacted)
     return redacted
@@ -94,7 +94,8 @@ def scan_input(text: str, policy: Policy) -> list[Judged]:
         *_judge(lambda: scan_language(text, rules.allowed_languages), rules.language),
         *_judge(lambda: scanners.scan_invisible(normalized), rules.invisible_text),
         *_judge(lambda: scanners.scan_secrets(text), rules.secrets),
-        *_judge(lambda: scanners.scan_pii(text), rules.pii),
+        *_judge(lambda: pii.scan_pii(text), rules.pii),
+        *_judge(lambda: pii.scan_pii_ner(text), rules.pii_ner),
         *_judge(lambda: scanners.scan_token_limit(text, rules.max_tokens), rules.token_limit),
     ]
 
@@ -104,13 +105,15 @@ def judge_topics(topics: Sequence[Finding], policy: Policy) -> list[Judged]:
     return _judge(lambda: topics, policy.input.topics.rule)
 
 
-def input_verdict(text: str, policy: Policy, judged: list[Judged]) -> Verdict:
-    return _combine(text, judged, policy, "input", _redact_input)
+def input_verdict(text: str, policy: Policy, judged: list[Judged], salt: str = "") -> Verdict:
+    """The combined verdict; `salt` (the tenant) keys pseudonyms when the policy asks for them."""
+    replacement = pii.replacer(policy.pii_replacement, salt)
+    return _combine(text, judged, policy, "input", lambda t, j: _redact_input(t, j, replacement))
 
 
-def check_input(text: str, policy: Policy, topics: Sequence[Finding] = ()) -> Verdict:
+def check_input(text: str, policy: Policy, topics: Sequence[Finding] = (), salt: str = "") -> Verdict:
     """A user's message under every input scanner, with topic findings already matched."""
-    return input_verdict(text, policy, [*judge_topics(topics, policy), *scan_input(text, policy)])
+    return input_verdict(text, policy, [*judge_topics(topics, policy), *scan_input(text, policy)], salt)
 
 
 def check_document(text: str, policy: Policy) -> Verdict:
@@ -125,7 +128,7 @@ def check_document(text: str, policy: Policy) -> Verdict:
     return _combine(text, judged, policy, "document", _redact_input)
 
 
-def check_output(answer: str, sources: Mapping[int, str], canary: str, policy: Policy) -> Verdict:
+def check_output(answer: str, sources: Mapping[int, str], canary: str, policy: Policy, salt: str = "") -> Verdict:
     """An answer: citations that were never retrieved, unsupported sentences, leaked system prompt (canary),
     markup unsafe to render, secrets, personal data and toxicity."""
     rules = policy.output
@@ -135,14 +138,16 @@ def check_output(answer: str, sources: Mapping[int, str], canary: str, policy: P
         *_judge(lambda: scanners.scan_canary(answer, canary), rules.canary),
         *_judge(lambda: scanners.scan_markup(answer), rules.markup),
         *_judge(lambda: scanners.scan_secrets(answer), rules.secrets),
-        *_judge(lambda: scanners.scan_pii(answer), rules.pii),
+        *_judge(lambda: pii.scan_pii(answer), rules.pii),
+        *_judge(lambda: pii.scan_pii_ner(answer), rules.pii_ner),
         *_judge(lambda: scan_toxicity(answer), rules.toxicity),
     ]
+    replacement = pii.replacer(policy.pii_replacement, salt)
 
     def rewrite(text: str, found: list[Judged]) -> str:
         scanned = ("secrets", "pii", "citations", "toxicity")
         spans = [j.finding for j in found if j.action == Action.REDACT and j.finding.scanner in scanned]
-        redacted = scanners.redact(text, spans)
+        redacted = scanners.redact(text, spans, replacement)
         if any(j.action == Action.REDACT and j.finding.scanner == "markup" for j in found):
             redacted = scanners.neutralise_markup(redacted)
         return redacted

@@ -10,10 +10,8 @@ import html
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-
-import phonenumbers
 
 from services.guardrails.normalize import Normalized
 
@@ -162,77 +160,15 @@ def scan_secrets(text: str) -> list[Finding]:
         value = m.group(1)
         if shannon_entropy(value) >= 3.0 and not re.fullmatch(r"[a-z]+|x+|\*+|<[^>]*>|\$\{?\w+\}?", value):
             findings.append(Finding("secrets", "assigned_secret", 0.8, m.start(1), m.end(1), "high-entropy value"))
-    return _without_overlaps(findings)
+    return without_overlaps(findings)
 
 
-def _without_overlaps(findings: list[Finding]) -> list[Finding]:
+def without_overlaps(findings: list[Finding]) -> list[Finding]:
     kept: list[Finding] = []
     for f in sorted(findings, key=lambda f: (-f.score, f.start)):
         if all(f.end <= k.start or f.start >= k.end for k in kept):
             kept.append(f)
     return sorted(kept, key=lambda f: f.start)
-
-
-# --- personal data (pattern types, with validators) ---------------------------------------------------------
-
-_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,24}\b")
-_CARD = re.compile(r"\b(?:\d[ -]?){11,18}\d\b")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,4})?\b")
-_SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
-_IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b")
-
-
-def luhn_valid(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def iban_valid(candidate: str) -> bool:
-    compact = candidate.replace(" ", "")
-    if not 15 <= len(compact) <= 34:
-        return False
-    rearranged = compact[4:] + compact[:4]
-    number = "".join(str(int(ch, 36)) for ch in rearranged)
-    return int(number) % 97 == 1
-
-
-PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IN")
-"""Regions whose national formats are recognised without a country code; `+` numbers are read for any region."""
-
-
-def scan_phone_numbers(text: str, regions: Sequence[str] = PHONE_REGIONS) -> list[Finding]:
-    """Phone numbers valid in a numbering plan (libphonenumber's metadata, offline), not just digit shapes."""
-    found: dict[tuple[int, int], Finding] = {}
-    for region in regions:
-        # Grouped as the plan writes it ("415 555 0132"), or in explicit phone notation (+, a trunk "(0)"):
-        # a valid number grouped any other way is more often an order or serial number than a phone.
-        strict = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.STRICT_GROUPING)
-        valid = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
-        explicit = (m for m in valid if m.raw_string.lstrip().startswith("+") or "(0)" in m.raw_string)
-        for match in [*strict, *explicit]:
-            found.setdefault((match.start, match.end), Finding("pii", "PHONE_NUMBER", 0.85, match.start, match.end))
-    return list(found.values())
-
-
-def scan_pii(text: str) -> list[Finding]:
-    """Email, card (Luhn), IBAN (mod 97), US SSN, phone and IPv4 addresses."""
-    findings: list[Finding] = [Finding("pii", "EMAIL_ADDRESS", 0.99, m.start(), m.end()) for m in _EMAIL.finditer(text)]
-    for m in _CARD.finditer(text):
-        digits = re.sub(r"\D", "", m.group(0))
-        if 12 <= len(digits) <= 19 and digits[0] in "123456" and luhn_valid(digits):
-            findings.append(Finding("pii", "CREDIT_CARD", 0.95, m.start(), m.end()))
-    findings += [
-        Finding("pii", "IBAN_CODE", 0.97, m.start(), m.end()) for m in _IBAN.finditer(text) if iban_valid(m.group(0))
-    ]
-    findings += [Finding("pii", "US_SSN", 0.9, m.start(), m.end()) for m in _SSN.finditer(text)]
-    findings += scan_phone_numbers(text)
-    findings += [Finding("pii", "IP_ADDRESS", 0.8, m.start(), m.end()) for m in _IPV4.finditer(text)]
-    return _without_overlaps(findings)
 
 
 # --- output scanners -----------------------------------------------------------------------------------------
@@ -322,8 +258,9 @@ def placeholder(finding: Finding) -> str:
     return "" if finding.category == "invalid_citation" else f"<{finding.category.upper()}>"
 
 
-def redact(text: str, findings: Sequence[Finding]) -> str:
-    """`text` with each finding's span replaced by its placeholder (overlaps merged, later spans first)."""
+def redact(text: str, findings: Sequence[Finding], replacement: Callable[[Finding, str], str] | None = None) -> str:
+    """`text` with each finding's span replaced (overlaps merged, later spans first): by its placeholder, or by
+    what `replacement(finding, original)` returns."""
     spans = sorted((f for f in findings if f.end > f.start), key=lambda f: f.start)
     merged: list[tuple[int, int, Finding]] = []
     for f in spans:
@@ -333,5 +270,6 @@ def redact(text: str, findings: Sequence[Finding]) -> str:
         else:
             merged.append((f.start, f.end, f))
     for start, end, finding in reversed(merged):
-        text = f"{text[:start]}{placeholder(finding)}{text[end:]}"
+        value = replacement(finding, text[start:end]) if replacement else placeholder(finding)
+        text = f"{text[:start]}{value}{text[end:]}"
     return text

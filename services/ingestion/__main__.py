@@ -11,9 +11,10 @@ from llmops.api.ingestion.v1 import ingestion_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging, get_logger
+from llmops.pii.masking import MaskingPolicy
+from llmops.pii.presidio import PresidioDetector
 from llmops.service import run_until_stopped
 from services.ingestion import handlers
-from services.ingestion.adapters.presidio import PresidioDetector
 from services.ingestion.adapters.raw_store import ObjectStoreRawStore
 from services.ingestion.adapters.sqlite_store import SqliteDocumentStore
 from services.ingestion.adapters.tokenizer import WordPieceTokenizer, bundled_tokenizer_path
@@ -22,7 +23,6 @@ from services.ingestion.chunking import ChunkingPolicy
 from services.ingestion.config import Settings
 from services.ingestion.core import RAW_BUCKET, Limits
 from services.ingestion.grpc_api import IngestionServicer
-from services.ingestion.masking import MaskingPolicy
 
 SERVICE_NAME = "llmops.api.ingestion.v1.Ingestion"
 log = get_logger(__name__)

@@ -11,7 +11,8 @@ from llmops.bus import Bus
 from llmops.errors import AlreadyExists, InvalidArgument, NotFound
 from llmops.events import DocumentDeleted, DocumentIndexed, utcnow
 from llmops.logging import get_logger
-from services.ingestion.adapters.presidio import PresidioDetector, PresidioMasker
+from llmops.pii.masking import MaskingPolicy
+from llmops.pii.presidio import PresidioDetector, PresidioMasker
 from services.ingestion.adapters.raw_store import NoRawStore, RawStore
 from services.ingestion.adapters.sqlite_store import DatasetSnapshot, DocumentStore, DocumentView
 from services.ingestion.chunking import ChunkingPolicy
@@ -25,7 +26,6 @@ from services.ingestion.core import (
     raw_object_name,
     validate_dataset_version,
 )
-from services.ingestion.masking import MaskingPolicy
 from services.ingestion.upload import Upload
 
 log = get_logger(__name__)

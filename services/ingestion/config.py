@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmops.pii.masking import MaskingPolicy
 from llmops.settings import CommonSettings, GrpcSettings
-from services.ingestion.masking import MaskingPolicy
 
 
 class Settings(BaseSettings):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.ingestion.adapters.presidio import PresidioDetector, PresidioMasker
+from llmops.pii.masking import MaskingPolicy
+from llmops.pii.presidio import PresidioDetector, PresidioMasker
 from services.ingestion.chunking import ChunkingPolicy
 from services.ingestion.core import DocumentHeader, Limits, plan_version
-from services.ingestion.masking import MaskingPolicy
 
 pytestmark = pytest.mark.integration
 
@@ -43,3 +43,12 @@ def test_what_is_chunked_for_embedding_and_storage_is_masked_and_the_policy_is_r
         assert secret not in text
     assert "Travel policy section 4 applies." in text
     assert plan.masking_policy.startswith(f"{policy.value};presidio-")
+
+
+def test_a_detector_built_for_some_types_finds_the_same_spans_of_those_types(detector: PresidioDetector) -> None:
+    """Restricting at construction drops the other recognizers and spaCy components, not detections."""
+    narrow = PresidioDetector(entities=("PERSON", "LOCATION"))
+    text = "Maria Garcia flew from Madrid to Boston; mail maria.garcia@example.com or call +1 212-555-0199."
+    spans = narrow.detect(text)
+    assert spans == detector.detect(text, ("PERSON", "LOCATION"))
+    assert {s.entity_type for s in spans} == {"PERSON", "LOCATION"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmops.errors import InvalidArgument
-from services.guardrails import core, scanners
+from services.guardrails import core, pii, scanners
 from services.guardrails.normalize import normalize
 from services.guardrails.policy import DEFAULT_POLICY, Action, PolicyError, PolicySet, parse_policy
 
@@ -80,7 +80,7 @@ def test_pattern_pii_is_validated_and_redaction_leaves_no_original() -> None:
         "Mail ana.lopez@example.com, card 4111 1111 1111 1111 (and 4111 1111 1111 1112 is not one), "
         "IBAN DE89 3704 0044 0532 0130 00, SSN 123-45-6789, phone +1 415 555 0132."
     )
-    found = scanners.scan_pii(text)
+    found = pii.scan_pii(text)
     assert [f.category for f in found] == ["EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "PHONE_NUMBER"]
     verdict = core.check_input(text, DEFAULT_POLICY)
     assert verdict.action == Action.REDACT
@@ -160,3 +160,67 @@ def test_a_policy_file_with_errors_is_rejected_and_the_previous_version_stays(tm
 def test_policy_errors_name_the_problem(body: str, needle: str) -> None:
     with pytest.raises(PolicyError, match=needle):
         parse_policy(body, "p.yaml")
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+1 415 555 0132",  # valid, international
+        "(598) 336-9579",  # NANP: area code in parentheses, not an assigned one
+        "990-484-5205",  # NANP grouping, unassigned area code
+        "1-990-484-5205",  # with NANP's trunk "1"
+        "555.477.8794 x123",  # with an extension
+        "+44 29 2018 443",  # international, right length, not assigned
+        "+49(0) 370042920",  # trunk "(0)" after the country code
+        "+33 (0)5 90 11 52 21",
+        "0041 44 668 18 00",  # international dialling prefix instead of "+"
+        "08419 96686",  # trunk prefix, area code, subscriber number
+        "(02199) 35181",  # trunk and area code in parentheses
+    ],
+)
+def test_phone_numbers_are_found_whole_when_written_as_phone_numbers(number: str) -> None:
+    """Numbers of a possible length in phone notation count even when the plan has not assigned them."""
+    text = f"Please call {number} after five."
+    found = pii.scan_pii(text)
+    assert [(f.category, text[f.start : f.end]) for f in found] == [("PHONE_NUMBER", number)]
+    assert number not in core.check_input(text, DEFAULT_POLICY).redacted_text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Shipped on 2026-03-14, billed 14.03.2026, due 03/21/2026.",
+        "Use version 3.12.4, calendar release 2024.11.5 or build 20240611.1.",
+        "ISBN 978-3-16-148410-0 is the second edition.",
+        "The server 192.168.100.200 answered in 0.0012345 s at 48.137154, 11.576124.",
+        "Order no. 0471-2231-0098 was split into two parcels.",
+        "Invoice 0221-4567-8901 and account 0123 456 7890 are closed.",
+        "Tracking number 1Z 999 AA1 01 2345 6784 arrives Monday.",
+        "The card 4111 1111 1111 1112 failed the checksum.",
+    ],
+)
+def test_dates_versions_ids_and_labelled_numbers_are_not_phone_numbers(text: str) -> None:
+    """Look-alike numbers: dates, versions, ISBNs, addresses, decimals and numbers labelled as ids."""
+    assert [text[f.start : f.end] for f in pii.scan_phone_numbers(text)] == []
+
+
+def test_a_phone_word_lets_an_unvalidated_bare_number_count() -> None:
+    """Ten bare digits no plan assigns are a phone number only when a phone word introduces them."""
+    assert [f.category for f in pii.scan_pii("Phone: 2953136743")] == ["PHONE_NUMBER"]
+    assert pii.scan_pii("Batch 2953136743 passed.") == []
+    assert pii.scan_pii("It was 2953136743 in the end.") == []
+
+
+def test_an_international_number_is_not_read_as_a_card() -> None:
+    """'+44 121 234 5678' passes Luhn; the '+' makes it a phone number, whole."""
+    text = "Ring +44 121 234 5678 today."
+    assert [(f.category, text[f.start : f.end]) for f in pii.scan_pii(text)] == [("PHONE_NUMBER", "+44 121 234 5678")]
+
+
+def test_a_rule_set_in_part_keeps_the_stage_defaults_for_the_rest() -> None:
+    policy = parse_policy(
+        "policy_id: p\nversion: 1\ninput: {pii_ner: {enabled: true}, injection: {action: allow}}\n", "p.yaml"
+    )
+    assert (policy.input.pii_ner.action, policy.input.pii_ner.threshold) == ("redact", 0.6)
+    assert (policy.input.injection.action, policy.input.injection.threshold) == ("allow", 0.7)
+    assert policy.input.secrets == DEFAULT_POLICY.input.secrets

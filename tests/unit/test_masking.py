@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.ingestion.masking import MaskingPolicy, Span, apply_policy
+from llmops.pii.masking import MaskingPolicy, Span, apply_policy
 
 pytestmark = pytest.mark.unit
 

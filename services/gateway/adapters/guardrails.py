@@ -7,7 +7,9 @@ operator chose fail-open.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 import grpc
 from google.protobuf.message import Message
@@ -18,6 +20,7 @@ from llmops.api.guardrails.v1 import guardrails_pb2_grpc
 from llmops.auth import Principal, principal_metadata
 from llmops.errors import DeadlineExceeded, PermissionDenied, Unavailable
 from llmops.logging import get_logger
+from services.gateway.core import Source
 
 log = get_logger(__name__)
 
@@ -43,6 +46,30 @@ class Guard:
         request = pb.CheckInputRequest(text=text, application=self.application)
         verdict = await self._call(self.stub.CheckInput, request, principal)
         return _enforce(verdict, text, "question") if verdict is not None else text
+
+    async def sources(self, principal: Principal, sources: Sequence[Source]) -> list[Source]:
+        """The retrieved chunks that may reach the prompt: a chunk carrying instructions for the model (indirect
+        injection) is dropped, a redacted one continues redacted; the rest are renumbered from 1."""
+        verdicts = await asyncio.gather(
+            *(
+                self._call(
+                    self.stub.CheckDocument,
+                    pb.CheckDocumentRequest(text=s.text, application=self.application),
+                    principal,
+                )
+                for s in sources
+            )
+        )
+        kept: list[Source] = []
+        for source, verdict in zip(sources, verdicts, strict=True):
+            if verdict is not None and verdict.action == pb.ACTION_BLOCK:
+                categories = sorted({f.category for f in verdict.findings if f.action == pb.ACTION_BLOCK})
+                log.warning("retrieved chunk withheld", chunk_id=source.chunk_id, categories=categories)
+                continue
+            redacted = verdict is not None and verdict.action == pb.ACTION_REDACT and verdict.redacted_text
+            text = verdict.redacted_text if verdict is not None and redacted else source.text
+            kept.append(replace(source, text=text, number=len(kept) + 1))
+        return kept
 
     async def answer(self, principal: Principal, text: str, sources: list[str]) -> str:
         """The answer to return (redacted if the policy says so)."""

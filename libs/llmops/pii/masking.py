@@ -1,4 +1,4 @@
-"""PII masking policies applied to text before it is embedded or stored; pure, no I/O.
+"""PII masking policies applied to detected spans; pure, no I/O (ingestion masks documents with them).
 
 The detector (Presidio) finds spans; this module decides what replaces them, so every policy is testable
 without a model.
@@ -56,6 +56,13 @@ def _non_overlapping(spans: Iterable[Span]) -> list[Span]:
     return sorted(chosen, key=lambda s: s.start)
 
 
+def pseudonym(entity_type: str, value: str, salt: str) -> str:
+    """A stable alias for a value within a salt (the tenant): the same person in a document and in a question
+    becomes the same `<PERSON_3f9a1c>`, so masked text still matches masked text."""
+    alias = hashlib.sha256(f"{salt}\x00{entity_type}\x00{value}".encode()).hexdigest()[:6]
+    return f"<{entity_type}_{alias}>"
+
+
 def apply_policy(text: str, spans: Iterable[Span], policy: MaskingPolicy, salt: str) -> str:
     """The text with each detected entity replaced as the policy says."""
     if policy is MaskingPolicy.KEEP:
@@ -70,8 +77,7 @@ def apply_policy(text: str, spans: Iterable[Span], policy: MaskingPolicy, salt: 
         elif policy is MaskingPolicy.REDACT:
             pieces.append("[redacted]")
         else:
-            alias = hashlib.sha256(f"{salt}\x00{span.entity_type}\x00{value}".encode()).hexdigest()[:6]
-            pieces.append(f"<{span.entity_type}_{alias}>")
+            pieces.append(pseudonym(span.entity_type, value, salt))
         cursor = span.end
     pieces.append(text[cursor:])
     return "".join(pieces)
