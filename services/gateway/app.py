@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -206,9 +207,12 @@ class Assistant:
         yield sources
         model, usage, text, generate_ms = "", Usage(), NO_SOURCES_ANSWER, 0.0
         prompt_name, prompt_version = "", 0
+        # A per-request secret in the system message: an answer repeating it leaked the prompt (guardrails check).
+        canary = f"cnry-{secrets.token_hex(8)}" if self.guard is not None else ""
         if sources:
             pieces: list[str] = []
-            async for item in self._generate(principal, question, sources, plan.prompt_version if plan else 0):
+            version = plan.prompt_version if plan else 0
+            async for item in self._generate(principal, question, sources, version, canary):
                 if isinstance(item, str):
                     pieces.append(item)
                     yield item
@@ -225,7 +229,7 @@ class Assistant:
         else:
             yield text
         if self.guard is not None and sources:
-            text = await self.guard.answer(principal, text, [s.text for s in sources])
+            text = await self.guard.answer(principal, text, [s.text for s in sources], canary)
         # A model that cites no number still answered from exactly these sources, so they are the citations.
         citations = cited_sources(text, sources) or (sources if sources and text != NO_SOURCES_ANSWER else [])
         answer = Answer(
@@ -304,7 +308,7 @@ class Assistant:
             await self.cache.store.invalidate(tenant, document_id, valid_from, keep_valid_from=not deleted)
 
     async def _generate(
-        self, principal: Principal, question: Question, sources: list[Source], prompt_version: int = 0
+        self, principal: Principal, question: Question, sources: list[Source], prompt_version: int = 0, canary: str = ""
     ) -> AsyncIterator[str | inference_pb2.GenerateResponse]:
         request = inference_pb2.GenerateRequest(
             prompt=inference_pb2.PromptRef(
@@ -316,6 +320,7 @@ class Assistant:
             parameters=common_pb2.GenerationParameters(
                 max_tokens=question.max_tokens, temperature=question.temperature
             ),
+            canary=canary,
         )
         call = self.inference.GenerateStream(
             request, timeout=self.generation_timeout_s, metadata=principal_metadata(principal)

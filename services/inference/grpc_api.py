@@ -14,7 +14,7 @@ from llmops.errors import InvalidArgument
 from llmops.prompts.core import PRODUCTION
 from services.inference import mappers
 from services.inference.app import Inference
-from services.inference.core import Completion, Message, Parameters, PromptUse
+from services.inference.core import Completion, Message, Parameters, PromptUse, with_canary
 from services.inference.prompts import PromptRegistry
 
 
@@ -47,6 +47,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncGenerator[str | Completion]:
         principal, messages, params, prompt, model = await self._decode(request, context)
+        messages = with_canary(messages, request.canary)
         stream = self.app.stream(
             principal, messages, params, prompt_use=prompt, model=model, timeout_s=context.time_remaining()
         )

@@ -15,6 +15,7 @@ from services.inference.core import (
     usage,
     validate_messages,
     validate_parameters,
+    with_canary,
 )
 
 pytestmark = pytest.mark.unit
@@ -60,3 +61,19 @@ def test_cost_is_priced_per_thousand_tokens_and_length_is_detected() -> None:
     u = usage(1000, 500, Pricing(prompt_per_1k=0.002, completion_per_1k=0.006))
     assert (u.total_tokens, u.cost_usd) == (1500, pytest.approx(0.005))
     assert finish_reason(64, 64) is FinishReason.LENGTH and finish_reason(10, 64) is FinishReason.STOP
+
+
+def test_the_canary_goes_into_the_system_message_or_a_new_one() -> None:
+    conversation = [Message("system", "Be brief."), Message("user", "hi")]
+    marked = with_canary(conversation, "cnry-0123456789abcdef")
+    assert marked[0].role == "system" and marked[0].content.startswith("Be brief.\n")
+    assert "cnry-0123456789abcdef" in marked[0].content and marked[1:] == conversation[1:]
+    added = with_canary([Message("user", "hi")], "cnry-0123456789abcdef")
+    assert [m.role for m in added] == ["system", "user"]
+    assert with_canary(conversation, "") == conversation
+
+
+@pytest.mark.parametrize("canary", ["short", "has space in it!", "x" * 65, "ünïcode-marker"])
+def test_a_malformed_canary_is_refused(canary: str) -> None:
+    with pytest.raises(InvalidArgument, match="canary must be"):
+        with_canary([Message("user", "hi")], canary)

@@ -71,10 +71,13 @@ class Guard:
             kept.append(replace(source, text=text, number=len(kept) + 1))
         return kept
 
-    async def answer(self, principal: Principal, text: str, sources: list[str]) -> str:
-        """The answer to return (redacted if the policy says so)."""
+    async def answer(self, principal: Principal, text: str, sources: list[str], canary: str = "") -> str:
+        """The answer to return (redacted if the policy says so); `canary` is the marker the prompt carried."""
         request = pb.CheckOutputRequest(
-            answer=text, application=self.application, sources=[common_pb2.Chunk(text=s) for s in sources]
+            answer=text,
+            application=self.application,
+            sources=[common_pb2.Chunk(text=s) for s in sources],
+            canary=canary,
         )
         verdict = await self._call(self.stub.CheckOutput, request, principal)
         return _enforce(verdict, text, "answer") if verdict is not None else text

@@ -122,9 +122,14 @@ class GenerateRequest(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     PRINCIPAL_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    CANARY_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """empty = routed."""
     request_id: _builtins.str
+    canary: _builtins.str
+    """A secret marker for this request, added to the system message with an instruction never to repeat it: the
+    answer's guardrail check (CheckOutput.canary) finds system-prompt leakage by finding it. 8-64 of [A-Za-z0-9-].
+    """
     @_builtins.property
     def messages(self) -> Global___Messages:
         """Messages rendered with the model's chat template."""
@@ -146,10 +151,11 @@ class GenerateRequest(_message.Message):
         model: _builtins.str = ...,
         principal: _common_pb2.Principal | None = ...,
         request_id: _builtins.str = ...,
+        canary: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "messages", b"messages", "parameters", b"parameters", "principal", b"principal", "prompt", b"prompt"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["input", b"input", "messages", b"messages", "model", b"model", "parameters", b"parameters", "principal", b"principal", "prompt", b"prompt", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["canary", b"canary", "input", b"input", "messages", b"messages", "model", b"model", "parameters", b"parameters", "principal", b"principal", "prompt", b"prompt", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_input: _TypeAlias = _typing.Literal["messages", "prompt"]  # noqa: Y015
     _WhichOneofArgType_input: _TypeAlias = _typing.Literal["input", b"input"]  # noqa: Y015
