@@ -220,7 +220,8 @@ def test_the_dockerfile_picks_extras_per_service_and_runs_as_a_non_root_user() -
     assert 'ingestion) EXTRAS="[pii]"' in dockerfile
     assert 'gateway) EXTRAS="[vectors]"' in dockerfile
     assert 'guardrails) EXTRAS="[guardrails,pii]"' in dockerfile
-    assert 'feedback|audit) EXTRAS=""' in dockerfile
+    assert 'audit) EXTRAS="[postgres]"' in dockerfile
+    assert 'feedback) EXTRAS=""' in dockerfile
     users = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("USER ")]
     assert users and not users[-1].startswith(("0", "root"))
     assert dockerfile.rstrip().splitlines()[-1] == 'CMD ["sh", "-c", "exec python -m services.${SERVICE}"]'
