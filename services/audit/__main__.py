@@ -11,8 +11,9 @@ from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.service import run_until_stopped
 from services.audit import handlers
-from services.audit.adapters.sqlite_log import SqliteAuditLog
-from services.audit.app import AuditTrail
+from services.audit.adapters.sealing import Ed25519Sealer, load_or_create_key
+from services.audit.adapters.sql_log import Engine, PostgresEngine, SqlAuditLog, SqliteEngine
+from services.audit.app import AuditTrail, GroupCommit
 from services.audit.config import Settings
 from services.audit.grpc_api import AuditServicer
 
@@ -29,13 +30,16 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     settings = settings or Settings()
     common = settings.common
     configure_logging(common.log_level, common.log_format)
-    audit_log = SqliteAuditLog(settings.resolved_db_path())
-    trail = AuditTrail(audit_log)
+    sealer = Ed25519Sealer(load_or_create_key(settings.signing_key.get_secret_value(), settings.resolved_key_path()))
+    dsn = settings.postgres_dsn.get_secret_value()
+    engine: Engine = PostgresEngine(dsn, settings.postgres_schema) if dsn else SqliteEngine(settings.resolved_db_path())
+    audit_log = SqlAuditLog(engine, sealer)
+    trail = AuditTrail(audit_log, GroupCommit(audit_log, max_wait_s=settings.commit_wait_ms / 1000))
     bus = Bus.from_settings(common, "llmops/audit")
     handlers.register(bus, trail)
+    servicer = AuditServicer(trail, sealer.public_key, common.default_tenant)
     server = GrpcServer.from_settings(
-        [ServiceBinding(AuditServicer(trail), audit_pb2_grpc.add_AuditServicer_to_server, SERVICE_NAME)],
-        settings.grpc,
+        [ServiceBinding(servicer, audit_pb2_grpc.add_AuditServicer_to_server, SERVICE_NAME)], settings.grpc
     )
     await run_until_stopped(
         "audit", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[audit_log.close]

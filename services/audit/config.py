@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmops.settings import CommonSettings, GrpcSettings
@@ -21,7 +21,19 @@ class Settings(BaseSettings):
     """Where the Audit gRPC server listens; port 50058 by default."""
     db_path: Path | None = None
     """SQLite file of the log; default `<data_dir>/audit.sqlite3`."""
+    postgres_dsn: SecretStr = SecretStr("")
+    """PostgreSQL instead of SQLite (production), e.g. `postgresql://audit:…@db:5432/llmops`."""
+    postgres_schema: str = "llmops_audit"
+    signing_key: SecretStr = SecretStr("")
+    """Ed25519 private key for tree heads: PEM, or the 32-byte seed as 64 hex digits (from a secret store)."""
+    signing_key_path: Path | None = None
+    """Used when `signing_key` is empty: a PEM created on first start; default `<data_dir>/audit-signing-key.pem`."""
+    commit_wait_ms: float = Field(default=2.0, ge=0)
+    """How long a write waits for concurrent ones to share its transaction and tree head (group commit)."""
 
     def resolved_db_path(self) -> Path:
         """The SQLite path, defaulted under the data directory."""
         return self.db_path or self.common.data_dir / "audit.sqlite3"
+
+    def resolved_key_path(self) -> Path:
+        return self.signing_key_path or self.common.data_dir / "audit-signing-key.pem"

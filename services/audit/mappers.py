@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
 from llmops.api.audit.v1 import audit_pb2 as pb
 from llmops.timestamps import from_timestamp, to_timestamp
+from services.audit.app import Proven
 from services.audit.core import Page, Query, Record, validate_query
+from services.audit.ledger import SignedHead, entry_of
 
 _UNSUPPORTED_FILTERS = ("model", "prompt_name", "prompt_version", "guardrail_action")
 """QueryRequest fields the contract names but this version does not filter on yet."""
@@ -27,7 +33,7 @@ def query_from_pb(request: pb.QueryRequest) -> Query:
 
 
 def record_to_pb(record: Record) -> pb.AuditRecord:
-    """The wire form of a stored record (the contract has no user field; it stays queryable by filter)."""
+    """The wire form of a stored record: every field its Merkle leaf commits to."""
     return pb.AuditRecord(
         sequence=record.sequence,
         event_id=record.event_id,
@@ -40,9 +46,46 @@ def record_to_pb(record: Record) -> pb.AuditRecord:
         interaction_id=record.interaction_id,
         document_id=record.document_id,
         payload_json=record.payload_json,
+        user=record.user,
     )
 
 
 def page_to_pb(page: Page) -> pb.QueryResponse:
     """A QueryResponse from one page."""
     return pb.QueryResponse(records=[record_to_pb(r) for r in page.records], next_page_token=page.next_page_token)
+
+
+def head_to_pb(signed: SignedHead, public_key: bytes) -> pb.SignedTreeHead:
+    """A signed head on the wire; `timestamp` carries exactly the signed milliseconds."""
+    timestamp = Timestamp()
+    timestamp.FromMilliseconds(signed.head.timestamp_ms)
+    return pb.SignedTreeHead(
+        tree_size=signed.head.tree_size,
+        root_hash=signed.head.root_hash,
+        timestamp=timestamp,
+        signature=signed.signature,
+        public_key=public_key,
+    )
+
+
+def head_json(signed: SignedHead, public_key: bytes) -> dict[str, object]:
+    """The head as the first line of an export (what `llmops audit verify` checks the rest against)."""
+    return {
+        "tree_head": {
+            "tree_size": signed.head.tree_size,
+            "root_hash": base64.b64encode(signed.head.root_hash).decode(),
+            "timestamp_ms": signed.head.timestamp_ms,
+            "signature": base64.b64encode(signed.signature).decode(),
+            "public_key": base64.b64encode(public_key).decode(),
+        }
+    }
+
+
+def proven_json(proven: Proven, tree_size: int) -> dict[str, object]:
+    """An exported record: the entry its leaf hashes, its position and its audit path."""
+    return {
+        "entry": entry_of(proven.record),
+        "leaf_index": proven.record.sequence,
+        "tree_size": tree_size,
+        "proof": [base64.b64encode(h).decode() for h in proven.proof],
+    }

@@ -1049,3 +1049,34 @@ def test_instructions_hidden_in_a_retrieved_document_never_reach_the_model(
         return stages if "document" in stages else None
 
     eventually(withheld)
+
+
+# --- audit log: tamper evidence ---------------------------------------------------------------------------------
+
+
+def test_the_cli_verifies_the_whole_audit_log_and_that_it_extends_a_head_seen_before(
+    stack: Stack, channels: dict[str, grpc.Channel], ingested: dict[str, str], tmp_path: Path
+) -> None:
+    """`llmops audit head --save`, more activity, then `llmops audit verify --since` with the pinned key; an
+    export edited afterwards fails verification naming the line."""
+    saved = tmp_path / "head.json"
+    head = run_cli(stack, "audit", "head", "--save", str(saved))
+    assert head.returncode == 0, head.stderr
+    public_key = json.loads(head.stdout)["public_key"]
+    gateway_pb2_grpc.AssistantStub(channels["gateway"]).Ask(gateway_pb2.AskRequest(query="How many vacation days?"))
+
+    verified = run_cli(stack, "audit", "verify", "--public-key", public_key, "--since", str(saved))
+    assert verified.returncode == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    assert report["verified"] and report["complete"] and report["key_pinned"]
+    assert report["tree_size"] > json.loads(saved.read_text())["tree_head"]["tree_size"]
+
+    export = tmp_path / "log.jsonl"
+    assert run_cli(stack, "audit", "export", "--out", str(export)).returncode == 0
+    lines = export.read_text().splitlines()
+    tampered = json.loads(lines[1])
+    tampered["entry"]["tenant"] = "someone-else"
+    export.write_text("\n".join([lines[0], json.dumps(tampered), *lines[2:]]) + "\n")
+    refused = run_cli(stack, "audit", "verify", "--public-key", public_key, "--export", str(export))
+    assert refused.returncode == 1
+    assert "verification failed: line 2" in refused.stderr

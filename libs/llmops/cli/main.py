@@ -8,7 +8,6 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,11 +16,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
 from llmops.api.common.v1 import common_pb2
 from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
 from llmops.auth import CLEARANCE_HEADER, GROUPS_HEADER
+from llmops.cli.audit import audit_app
 from llmops.cli.client import service_address
 from llmops.cli.output import console, emit_json, emit_message, fail, out, rpc_error
 from llmops.cli.prompts import prompts_app
@@ -34,7 +33,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-audit_app = typer.Typer(help="Read the audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(prompts_app, name="prompts")
 INGESTIBLE = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
@@ -236,58 +234,6 @@ def ask(
                 f"generate {t.generate_ms:.0f} ms · total {t.total_ms:.0f} ms · "
                 f"interaction {done.interaction_id}[/dim]"
             )
-
-
-def _record_line(record: audit_pb2.AuditRecord) -> str:
-    when = record.time.ToDatetime(UTC).isoformat(timespec="seconds")
-    ref = record.interaction_id or record.document_id
-    return f"{record.sequence:>6} {when} {record.event_type:<40} {record.tenant} {ref}"
-
-
-@audit_app.command("tail")
-def audit_tail(
-    limit: Annotated[int, typer.Option(help="records to show")] = 20,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new records")] = False,
-    since_hours: Annotated[float, typer.Option(help="look back this many hours")] = 24.0,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
-    url: Annotated[str | None, typer.Option(help="audit service host:port")] = None,
-) -> None:
-    """Print the latest audit records (and new ones with --follow)."""
-    window = common_pb2.TimeRange()
-    window.start.FromDatetime(datetime.now(UTC) - timedelta(hours=since_hours))
-    with grpc.insecure_channel(service_address("audit", url)) as channel:
-        stub = audit_pb2_grpc.AuditStub(channel)
-
-        def fetch(token: str) -> list[audit_pb2.AuditRecord]:
-            records: list[audit_pb2.AuditRecord] = []
-            while True:
-                try:
-                    page = stub.Query(
-                        audit_pb2.QueryRequest(
-                            range=window, page=common_pb2.PageRequest(page_size=1000, page_token=token)
-                        ),
-                        timeout=30,
-                    )
-                except grpc.RpcError as exc:
-                    raise rpc_error(exc) from exc
-                records.extend(page.records)
-                if not page.next_page_token:
-                    return records
-                token = page.next_page_token
-
-        batch = fetch("")[-limit:]
-        after = ""
-        while True:
-            for record in batch:
-                if as_json:
-                    emit_message(record, indent=None)
-                else:
-                    out.print(_record_line(record), markup=False, highlight=False, soft_wrap=True)
-            if not follow:
-                return
-            after = str(batch[-1].sequence + 1) if batch else after
-            time.sleep(1.0)
-            batch = fetch(after)
 
 
 @app.command()

@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from llmops.api.common.v1 import common_pb2 as llmops_dot_api_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fllmops/api/audit/v1/audit.proto\x12\x13llmops.api.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!llmops/api/common/v1/common.proto\"\x94\x02\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06tenant\x18\x08 \x01(\t\x12\x16\n\x0einteraction_id\x18\t \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\n \x01(\t\x12\x14\n\x0cpayload_json\x18\x0b \x01(\t\"\xa5\x02\n\x0cQueryRequest\x12.\n\x05range\x18\x01 \x01(\x0b\x32\x1f.llmops.api.common.v1.TimeRange\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x16\n\x0einteraction_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x13\n\x0bprompt_name\x18\x08 \x01(\t\x12\x16\n\x0eprompt_version\x18\t \x01(\x05\x12\x18\n\x10guardrail_action\x18\n \x01(\t\x12/\n\x04page\x18\x0b \x01(\x0b\x32!.llmops.api.common.v1.PageRequest\"[\n\rQueryResponse\x12\x31\n\x07records\x18\x01 \x03(\x0b\x32 .llmops.api.audit.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"A\n\rExportRequest\x12\x30\n\x05query\x18\x01 \x01(\x0b\x32!.llmops.api.audit.v1.QueryRequest\"-\n\x0b\x45xportChunk\x12\r\n\x05jsonl\x18\x01 \x01(\x0c\x12\x0f\n\x07records\x18\x02 \x01(\x03\"\'\n\x12GetTreeHeadRequest\x12\x11\n\ttree_size\x18\x01 \x01(\x03\"\x8c\x01\n\x0eSignedTreeHead\x12\x11\n\ttree_size\x18\x01 \x01(\x03\x12\x11\n\troot_hash\x18\x02 \x01(\x0c\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12\x12\n\npublic_key\x18\x05 \x01(\x0c\"?\n\x18GetInclusionProofRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\"E\n\x0eInclusionProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\"I\n\x10\x43onsistencyProof\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"4\n\x0c\x45raseRequest\x12\x14\n\x0c\x64\x61ta_subject\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\'\n\rEraseResponse\x12\x16\n\x0ekeys_destroyed\x18\x01 \x01(\x03\x32\xae\x04\n\x05\x41udit\x12N\n\x05Query\x12!.llmops.api.audit.v1.QueryRequest\x1a\".llmops.api.audit.v1.QueryResponse\x12P\n\x06\x45xport\x12\".llmops.api.audit.v1.ExportRequest\x1a .llmops.api.audit.v1.ExportChunk0\x01\x12[\n\x0bGetTreeHead\x12\'.llmops.api.audit.v1.GetTreeHeadRequest\x1a#.llmops.api.audit.v1.SignedTreeHead\x12g\n\x11GetInclusionProof\x12-.llmops.api.audit.v1.GetInclusionProofRequest\x1a#.llmops.api.audit.v1.InclusionProof\x12m\n\x13GetConsistencyProof\x12/.llmops.api.audit.v1.GetConsistencyProofRequest\x1a%.llmops.api.audit.v1.ConsistencyProof\x12N\n\x05\x45rase\x12!.llmops.api.audit.v1.EraseRequest\x1a\".llmops.api.audit.v1.EraseResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fllmops/api/audit/v1/audit.proto\x12\x13llmops.api.audit.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!llmops/api/common/v1/common.proto\"\xa2\x02\n\x0b\x41uditRecord\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x0f\n\x07subject\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brecorded_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06tenant\x18\x08 \x01(\t\x12\x16\n\x0einteraction_id\x18\t \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\n \x01(\t\x12\x14\n\x0cpayload_json\x18\x0b \x01(\t\x12\x0c\n\x04user\x18\x0c \x01(\t\"\xa5\x02\n\x0cQueryRequest\x12.\n\x05range\x18\x01 \x01(\x0b\x32\x1f.llmops.api.common.v1.TimeRange\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x13\n\x0b\x65vent_types\x18\x04 \x03(\t\x12\x16\n\x0einteraction_id\x18\x05 \x01(\t\x12\x13\n\x0b\x64ocument_id\x18\x06 \x01(\t\x12\r\n\x05model\x18\x07 \x01(\t\x12\x13\n\x0bprompt_name\x18\x08 \x01(\t\x12\x16\n\x0eprompt_version\x18\t \x01(\x05\x12\x18\n\x10guardrail_action\x18\n \x01(\t\x12/\n\x04page\x18\x0b \x01(\x0b\x32!.llmops.api.common.v1.PageRequest\"[\n\rQueryResponse\x12\x31\n\x07records\x18\x01 \x03(\x0b\x32 .llmops.api.audit.v1.AuditRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"A\n\rExportRequest\x12\x30\n\x05query\x18\x01 \x01(\x0b\x32!.llmops.api.audit.v1.QueryRequest\"-\n\x0b\x45xportChunk\x12\r\n\x05jsonl\x18\x01 \x01(\x0c\x12\x0f\n\x07records\x18\x02 \x01(\x03\"\'\n\x12GetTreeHeadRequest\x12\x11\n\ttree_size\x18\x01 \x01(\x03\"\x8c\x01\n\x0eSignedTreeHead\x12\x11\n\ttree_size\x18\x01 \x01(\x03\x12\x11\n\troot_hash\x18\x02 \x01(\x0c\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tsignature\x18\x04 \x01(\x0c\x12\x12\n\npublic_key\x18\x05 \x01(\x0c\"?\n\x18GetInclusionProofRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\"E\n\x0eInclusionProof\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\"I\n\x10\x43onsistencyProof\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"4\n\x0c\x45raseRequest\x12\x14\n\x0c\x64\x61ta_subject\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\'\n\rEraseResponse\x12\x16\n\x0ekeys_destroyed\x18\x01 \x01(\x03\x32\xae\x04\n\x05\x41udit\x12N\n\x05Query\x12!.llmops.api.audit.v1.QueryRequest\x1a\".llmops.api.audit.v1.QueryResponse\x12P\n\x06\x45xport\x12\".llmops.api.audit.v1.ExportRequest\x1a .llmops.api.audit.v1.ExportChunk0\x01\x12[\n\x0bGetTreeHead\x12\'.llmops.api.audit.v1.GetTreeHeadRequest\x1a#.llmops.api.audit.v1.SignedTreeHead\x12g\n\x11GetInclusionProof\x12-.llmops.api.audit.v1.GetInclusionProofRequest\x1a#.llmops.api.audit.v1.InclusionProof\x12m\n\x13GetConsistencyProof\x12/.llmops.api.audit.v1.GetConsistencyProofRequest\x1a%.llmops.api.audit.v1.ConsistencyProof\x12N\n\x05\x45rase\x12!.llmops.api.audit.v1.EraseRequest\x1a\".llmops.api.audit.v1.EraseResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,31 +34,31 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmops.api.audit.v1.audit_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_AUDITRECORD']._serialized_start=125
-  _globals['_AUDITRECORD']._serialized_end=401
-  _globals['_QUERYREQUEST']._serialized_start=404
-  _globals['_QUERYREQUEST']._serialized_end=697
-  _globals['_QUERYRESPONSE']._serialized_start=699
-  _globals['_QUERYRESPONSE']._serialized_end=790
-  _globals['_EXPORTREQUEST']._serialized_start=792
-  _globals['_EXPORTREQUEST']._serialized_end=857
-  _globals['_EXPORTCHUNK']._serialized_start=859
-  _globals['_EXPORTCHUNK']._serialized_end=904
-  _globals['_GETTREEHEADREQUEST']._serialized_start=906
-  _globals['_GETTREEHEADREQUEST']._serialized_end=945
-  _globals['_SIGNEDTREEHEAD']._serialized_start=948
-  _globals['_SIGNEDTREEHEAD']._serialized_end=1088
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=1090
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=1153
-  _globals['_INCLUSIONPROOF']._serialized_start=1155
-  _globals['_INCLUSIONPROOF']._serialized_end=1224
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=1226
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=1295
-  _globals['_CONSISTENCYPROOF']._serialized_start=1297
-  _globals['_CONSISTENCYPROOF']._serialized_end=1370
-  _globals['_ERASEREQUEST']._serialized_start=1372
-  _globals['_ERASEREQUEST']._serialized_end=1424
-  _globals['_ERASERESPONSE']._serialized_start=1426
-  _globals['_ERASERESPONSE']._serialized_end=1465
-  _globals['_AUDIT']._serialized_start=1468
-  _globals['_AUDIT']._serialized_end=2026
+  _globals['_AUDITRECORD']._serialized_end=415
+  _globals['_QUERYREQUEST']._serialized_start=418
+  _globals['_QUERYREQUEST']._serialized_end=711
+  _globals['_QUERYRESPONSE']._serialized_start=713
+  _globals['_QUERYRESPONSE']._serialized_end=804
+  _globals['_EXPORTREQUEST']._serialized_start=806
+  _globals['_EXPORTREQUEST']._serialized_end=871
+  _globals['_EXPORTCHUNK']._serialized_start=873
+  _globals['_EXPORTCHUNK']._serialized_end=918
+  _globals['_GETTREEHEADREQUEST']._serialized_start=920
+  _globals['_GETTREEHEADREQUEST']._serialized_end=959
+  _globals['_SIGNEDTREEHEAD']._serialized_start=962
+  _globals['_SIGNEDTREEHEAD']._serialized_end=1102
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=1104
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=1167
+  _globals['_INCLUSIONPROOF']._serialized_start=1169
+  _globals['_INCLUSIONPROOF']._serialized_end=1238
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=1240
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=1309
+  _globals['_CONSISTENCYPROOF']._serialized_start=1311
+  _globals['_CONSISTENCYPROOF']._serialized_end=1384
+  _globals['_ERASEREQUEST']._serialized_start=1386
+  _globals['_ERASEREQUEST']._serialized_end=1438
+  _globals['_ERASERESPONSE']._serialized_start=1440
+  _globals['_ERASERESPONSE']._serialized_end=1479
+  _globals['_AUDIT']._serialized_start=1482
+  _globals['_AUDIT']._serialized_end=2040
 # @@protoc_insertion_point(module_scope)

@@ -35,6 +35,7 @@ class AuditRecord(_message.Message):
     INTERACTION_ID_FIELD_NUMBER: _builtins.int
     DOCUMENT_ID_FIELD_NUMBER: _builtins.int
     PAYLOAD_JSON_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """position in the log, from 0."""
     event_id: _builtins.str
@@ -45,6 +46,8 @@ class AuditRecord(_message.Message):
     interaction_id: _builtins.str
     document_id: _builtins.str
     payload_json: _builtins.str
+    user: _builtins.str
+    """the person behind the event (part of the leaf the record is hashed into)."""
     @_builtins.property
     def time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -63,10 +66,11 @@ class AuditRecord(_message.Message):
         interaction_id: _builtins.str = ...,
         document_id: _builtins.str = ...,
         payload_json: _builtins.str = ...,
+        user: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at", "time", b"time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "event_id", b"event_id", "event_type", b"event_type", "interaction_id", b"interaction_id", "payload_json", b"payload_json", "recorded_at", b"recorded_at", "sequence", b"sequence", "source", b"source", "subject", b"subject", "tenant", b"tenant", "time", b"time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document_id", b"document_id", "event_id", b"event_id", "event_type", b"event_type", "interaction_id", b"interaction_id", "payload_json", b"payload_json", "recorded_at", b"recorded_at", "sequence", b"sequence", "source", b"source", "subject", b"subject", "tenant", b"tenant", "time", b"time", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,358 @@
+"""The audit log on SQL: SQLite (embedded default) and PostgreSQL (production) behind one implementation.
+
+Three tables: `audit_records` (one row per event id, append-only by trigger), `audit_nodes` (every perfect subtree
+of the Merkle tree, leaves included, so proofs cost O(log n) lookups) and `audit_heads` (one signed tree head per
+committed batch, with the compact range the next batch continues from). A batch is one transaction: records,
+nodes and its signed head commit together or not at all, so a crash at any point leaves no gap and no fork.
+The dialects differ only in parameter style, binary type, triggers and how writers are serialised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from llmops import merkle
+from llmops.errors import InvalidArgument, NotFound
+from llmops.tree_head import TreeHead
+from services.audit.core import NewRecord, Query, Record
+from services.audit.ledger import Sealer, SignedHead, extend, frontier_bytes, frontier_from, iso
+
+T = TypeVar("T")
+
+_COLUMNS = (
+    'sequence, event_id, event_type, subject, source, time, recorded_at, tenant, interaction_id, document_id, "user", '
+    "payload_json"
+)
+_TABLES = """
+CREATE TABLE IF NOT EXISTS audit_records (
+    sequence BIGINT PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    source TEXT NOT NULL,
+    time TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    interaction_id TEXT NOT NULL,
+    document_id TEXT NOT NULL,
+    "user" TEXT NOT NULL,
+    payload_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_records_by_time ON audit_records (time);
+CREATE INDEX IF NOT EXISTS audit_records_by_tenant ON audit_records (tenant, sequence);
+CREATE INDEX IF NOT EXISTS audit_records_by_interaction ON audit_records (interaction_id);
+CREATE INDEX IF NOT EXISTS audit_records_by_document ON audit_records (document_id);
+CREATE TABLE IF NOT EXISTS audit_nodes (
+    level INTEGER NOT NULL,
+    idx BIGINT NOT NULL,
+    hash {binary} NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+CREATE TABLE IF NOT EXISTS audit_heads (
+    tree_size BIGINT PRIMARY KEY,
+    root_hash {binary} NOT NULL,
+    timestamp_ms BIGINT NOT NULL,
+    signature {binary} NOT NULL,
+    frontier {binary} NOT NULL
+);
+"""
+_SQLITE_TRIGGERS = "".join(
+    f"""
+CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table}
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;"""
+    for table in ("audit_records", "audit_nodes", "audit_heads")
+    for verb in ("update", "delete")
+)
+_POSTGRES_TRIGGERS = """
+CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+""" + "".join(
+    f"""
+DROP TRIGGER IF EXISTS {table}_append_only ON {table};
+CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+FOR EACH ROW EXECUTE FUNCTION audit_append_only();"""
+    for table in ("audit_records", "audit_nodes", "audit_heads")
+)
+
+
+class Session(Protocol):
+    """One connection's statements, written with `?` placeholders whatever the driver."""
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> None: ...
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+class Engine(Protocol):
+    """Runs a function on a worker thread with a session; `write` makes it one serialised transaction."""
+
+    async def read(self, fn: Callable[[Session], T]) -> T: ...
+    async def write(self, fn: Callable[[Session], T]) -> T: ...
+    async def close(self) -> None: ...
+
+
+@dataclass
+class _SqliteSession:
+    connection: sqlite3.Connection
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.connection.execute(sql, tuple(args)).fetchall())
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self.connection.execute(sql, tuple(args))
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.connection.executemany(sql, [tuple(r) for r in rows])
+
+
+class SqliteEngine:
+    """A SQLite file in WAL mode with fsync on commit (synchronous=FULL); one writer at a time."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=FULL")
+        self._connection.executescript(_TABLES.format(binary="BLOB") + _SQLITE_TRIGGERS)
+        self._lock = threading.Lock()
+
+    def _locked(self, fn: Callable[[Session], T], transaction: bool) -> T:
+        with self._lock:
+            session = _SqliteSession(self._connection)
+            if not transaction:
+                return fn(session)
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(session)
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+            return result
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        return await asyncio.to_thread(self._locked, fn, False)
+
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        return await asyncio.to_thread(self._locked, fn, True)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._connection.close)
+
+
+@dataclass
+class _PostgresSession:
+    cursor: Any
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.cursor.execute(sql.replace("?", "%s"), tuple(args))
+        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in self.cursor.fetchall()]
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self.cursor.execute(sql.replace("?", "%s"), tuple(args))
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.cursor.executemany(sql.replace("?", "%s"), [tuple(r) for r in rows])
+
+
+class PostgresEngine:
+    """PostgreSQL through psycopg; writers (any number of audit replicas) serialise on a table lock."""
+
+    def __init__(self, dsn: str, schema: str = "llmops_audit") -> None:
+        import psycopg
+
+        if not schema.replace("_", "").isalnum():
+            raise InvalidArgument(f"audit schema {schema!r}: use letters, digits and underscores")
+        self.schema = schema
+        self._connection = psycopg.connect(dsn, autocommit=True)
+        self._connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        self._connection.execute(f"SET search_path TO {schema}")
+        with self._connection.transaction():
+            self._connection.execute(_TABLES.format(binary="BYTEA") + _POSTGRES_TRIGGERS)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def _session(self, transaction: bool) -> Iterator[Session]:
+        with self._lock, self._connection.cursor() as cursor:
+            if not transaction:
+                yield _PostgresSession(cursor)
+                return
+            with self._connection.transaction():
+                # One batch at a time across replicas: sequences and the tree continue from the latest head.
+                cursor.execute("LOCK TABLE audit_heads IN EXCLUSIVE MODE")
+                yield _PostgresSession(cursor)
+
+    def _run(self, fn: Callable[[Session], T], transaction: bool) -> T:
+        with self._session(transaction) as session:
+            return fn(session)
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        return await asyncio.to_thread(self._run, fn, False)
+
+    async def write(self, fn: Callable[[Session], T]) -> T:
+        return await asyncio.to_thread(self._run, fn, True)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._connection.close)
+
+
+def _parse(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _record(row: Sequence[Any]) -> Record:
+    return Record(
+        sequence=row[0], event_id=row[1], event_type=row[2], subject=row[3], source=row[4], time=_parse(row[5]),
+        recorded_at=_parse(row[6]), tenant=row[7], interaction_id=row[8], document_id=row[9], user=row[10],
+        payload_json=row[11],
+    )  # fmt: skip
+
+
+def _where(query: Query) -> tuple[str, list[Any]]:
+    conditions = ["sequence >= ?"]
+    args: list[Any] = [query.from_sequence]
+    for column, value in (
+        ("tenant", query.tenant),
+        ('"user"', query.user),
+        ("interaction_id", query.interaction_id),
+        ("document_id", query.document_id),
+    ):
+        if value:
+            conditions.append(f"{column} = ?")
+            args.append(value)
+    if query.event_types:
+        conditions.append(f"event_type IN ({', '.join('?' * len(query.event_types))})")
+        args.extend(query.event_types)
+    if query.start is not None:
+        conditions.append("time >= ?")
+        args.append(iso(query.start))
+    if query.end is not None:
+        conditions.append("time < ?")
+        args.append(iso(query.end))
+    return " AND ".join(conditions), args
+
+
+def _head(row: Sequence[Any]) -> SignedHead:
+    return SignedHead(TreeHead(int(row[0]), bytes(row[1]), int(row[2])), bytes(row[3]))
+
+
+_HEAD_COLUMNS = "tree_size, root_hash, timestamp_ms, signature, frontier"
+
+
+class SqlAuditLog:
+    """The Merkle audit log on an engine; `append` takes a batch (group commit) and seals it with one head."""
+
+    def __init__(self, engine: Engine, sealer: Sealer) -> None:
+        self.engine = engine
+        self.sealer = sealer
+
+    async def append(self, records: Sequence[NewRecord]) -> list[bool]:
+        """Stores the records not yet in the log (by event id) as one transaction ending in a signed head;
+        returns, per record, whether it was stored now (False: already there)."""
+        return await self.engine.write(lambda session: self._append(session, records))
+
+    def _append(self, session: Session, records: Sequence[NewRecord]) -> list[bool]:
+        ids = list(dict.fromkeys(r.event_id for r in records))
+        known = {row[0] for row in session.rows(
+            f"SELECT event_id FROM audit_records WHERE event_id IN ({', '.join('?' * len(ids))})", ids
+        )} if ids else set()  # fmt: skip
+        latest = session.rows(f"SELECT {_HEAD_COLUMNS} FROM audit_heads ORDER BY tree_size DESC LIMIT 1")
+        frontier = frontier_from(int(latest[0][0]), bytes(latest[0][4])) if latest else merkle.CompactRange()
+        now = datetime.now(UTC)
+        fresh: list[Record] = []
+        stored: list[bool] = []
+        for record in records:
+            if record.event_id in known:
+                stored.append(False)
+                continue
+            known.add(record.event_id)
+            fresh.append(Record(**vars(record), sequence=frontier.size + len(fresh), recorded_at=now))
+            stored.append(True)
+        if not fresh:
+            return stored
+        grown = extend(frontier, fresh)
+        session.execute_many(
+            f"INSERT INTO audit_records ({_COLUMNS}) VALUES ({', '.join('?' * 12)})",  # noqa: S608
+            [
+                (r.sequence, r.event_id, r.event_type, r.subject, r.source, iso(r.time), iso(now), r.tenant,
+                 r.interaction_id, r.document_id, r.user, r.payload_json)
+                for r in fresh
+            ],
+        )  # fmt: skip
+        session.execute_many(
+            "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)",
+            [(n.level, n.index, n.hash) for n in grown.nodes],
+        )
+        sealed = self.sealer.seal(grown.frontier.size, grown.frontier.root())
+        session.execute(
+            f"INSERT INTO audit_heads ({_HEAD_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            (sealed.head.tree_size, sealed.head.root_hash, sealed.head.timestamp_ms, sealed.signature,
+             frontier_bytes(grown.frontier)),
+        )  # fmt: skip
+        return stored
+
+    async def query(self, query: Query, limit: int) -> list[Record]:
+        """At most `limit` records matching `query`, from position `query.from_sequence`, in log order."""
+        where, args = _where(query)
+        sql = f"SELECT {_COLUMNS} FROM audit_records WHERE {where} ORDER BY sequence LIMIT ?"  # noqa: S608
+        return await self.engine.read(lambda s: [_record(row) for row in s.rows(sql, [*args, limit])])
+
+    async def tree_head(self, tree_size: int = 0) -> SignedHead:
+        """The latest signed head, or the one signed at exactly `tree_size`."""
+        if tree_size < 0:
+            raise InvalidArgument(f"tree_size must be 0 (latest) or a size the log was signed at, got {tree_size}")
+
+        def read(session: Session) -> SignedHead:
+            if tree_size:
+                rows = session.rows(f"SELECT {_HEAD_COLUMNS} FROM audit_heads WHERE tree_size = ?", [tree_size])
+            else:
+                rows = session.rows(f"SELECT {_HEAD_COLUMNS} FROM audit_heads ORDER BY tree_size DESC LIMIT 1")
+            if not rows:
+                raise NotFound(
+                    f"no tree head was signed at size {tree_size}; heads exist at each committed batch"
+                    if tree_size
+                    else "the audit log is empty: no tree head yet"
+                )
+            return _head(rows[0])
+
+        return await self.engine.read(read)
+
+    async def heads(self) -> list[SignedHead]:
+        """Every signed head, in size order (verifying the whole history checks each against the next)."""
+        return await self.engine.read(
+            lambda s: [_head(r) for r in s.rows(f"SELECT {_HEAD_COLUMNS} FROM audit_heads ORDER BY tree_size")]
+        )
+
+    async def inclusion_proof(self, sequence: int, tree_size: int) -> list[bytes]:
+        """The audit path of record `sequence` in the tree of `tree_size` records."""
+        return await self.engine.read(lambda s: merkle.inclusion_proof(_range_hash(s), sequence, tree_size))
+
+    async def consistency_proof(self, first_size: int, second_size: int) -> list[bytes]:
+        """The proof that the tree of `second_size` records extends the tree of `first_size`."""
+        return await self.engine.read(lambda s: merkle.consistency_proof(_range_hash(s), first_size, second_size))
+
+    async def records(self, start: int, end: int) -> list[Record]:
+        """Records [start, end) in log order, whatever they hold (the verifier reads the whole log this way)."""
+        sql = f"SELECT {_COLUMNS} FROM audit_records WHERE sequence >= ? AND sequence < ? ORDER BY sequence"  # noqa: S608
+        return await self.engine.read(lambda s: [_record(row) for row in s.rows(sql, [start, end])])
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+
+def _range_hash(session: Session) -> merkle.RangeHash:
+    def lookup(level: int, index: int) -> bytes:
+        rows = session.rows("SELECT hash FROM audit_nodes WHERE level = ? AND idx = ?", [level, index])
+        if not rows:
+            raise NotFound(f"the Merkle node at level {level}, index {index} is missing from the store")
+        return bytes(rows[0][0])
+
+    return merkle.node_range_hash(lookup)
