@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from llmops.errors import InvalidArgument, Unimplemented
+from llmops.errors import InvalidArgument
 from llmops.events import Event
 
+GUARDRAIL_ACTIONS = ("", "block", "redact")
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 STREAM_FILTERS = ("documents.>", "interactions.>", "guardrails.>", "feedback.>", "alerts.>", "prompts.>")
@@ -58,6 +59,11 @@ class Query:
     event_types: tuple[str, ...] = ()
     interaction_id: str = ""
     document_id: str = ""
+    model: str = ""
+    prompt_name: str = ""
+    prompt_version: int = 0
+    guardrail_action: str = ""
+    """Guardrail verdicts with this combined action (block or redact)."""
     from_sequence: int = 0
     """The first log position this page may return (the page token)."""
     page_size: int = DEFAULT_PAGE_SIZE
@@ -122,17 +128,21 @@ def validate_query(
     document_id: str,
     page_size: int,
     page_token: str,
-    unsupported_filters: Sequence[str] = (),
+    model: str = "",
+    prompt_name: str = "",
+    prompt_version: int = 0,
+    guardrail_action: str = "",
 ) -> Query:
     """A query, or a domain error saying what to fix.
 
     Raises:
-        InvalidArgument: page size out of range, a malformed page token, or an empty time range.
-        Unimplemented: a filter the contract names but this version does not apply; ignoring it would
-            silently widen a compliance query.
+        InvalidArgument: page size out of range, a malformed page token, an empty time range, a negative prompt
+            version or a guardrail action that is not a verdict.
     """
-    if unsupported_filters:
-        raise Unimplemented(f"Audit.Query: filtering by {', '.join(unsupported_filters)} is not supported yet")
+    if prompt_version < 0:
+        raise InvalidArgument(f"prompt_version must be positive (0 does not filter), got {prompt_version}")
+    if guardrail_action.strip() not in GUARDRAIL_ACTIONS:
+        raise InvalidArgument(f"guardrail_action is {guardrail_action!r}; use block or redact (empty does not filter)")
     if page_size < 0 or page_size > MAX_PAGE_SIZE:
         raise InvalidArgument(
             f"page.page_size must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE}), got {page_size}"
@@ -147,6 +157,10 @@ def validate_query(
         event_types=tuple(dict.fromkeys(t.strip() for t in event_types if t.strip())),
         interaction_id=interaction_id.strip(),
         document_id=document_id.strip(),
+        model=model.strip(),
+        prompt_name=prompt_name.strip(),
+        prompt_version=prompt_version,
+        guardrail_action=guardrail_action.strip(),
         from_sequence=parse_page_token(page_token),
         page_size=page_size or DEFAULT_PAGE_SIZE,
     )

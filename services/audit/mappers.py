@@ -12,9 +12,6 @@ from services.audit.app import Proven
 from services.audit.core import Page, Query, Record, validate_query
 from services.audit.ledger import SignedHead, entry_of
 
-_UNSUPPORTED_FILTERS = ("model", "prompt_name", "prompt_version", "guardrail_action")
-"""QueryRequest fields the contract names but this version does not filter on yet."""
-
 
 def query_from_pb(request: pb.QueryRequest) -> Query:
     """The validated domain query; unset range bounds are open."""
@@ -28,7 +25,10 @@ def query_from_pb(request: pb.QueryRequest) -> Query:
         document_id=request.document_id,
         page_size=request.page.page_size,
         page_token=request.page.page_token,
-        unsupported_filters=[name for name in _UNSUPPORTED_FILTERS if getattr(request, name)],
+        model=request.model,
+        prompt_name=request.prompt_name,
+        prompt_version=request.prompt_version,
+        guardrail_action=request.guardrail_action,
     )
 
 

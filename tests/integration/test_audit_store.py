@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from llmops import merkle
 from llmops.audit_verify import SignedHeadView, VerificationError, verify_export, verify_extension
 from llmops.auth import Principal
-from llmops.events import DocumentDeleted, InteractionCompleted, Usage
+from llmops.events import DocumentDeleted, GuardrailsFlagged, InteractionCompleted, Usage
 from services.audit.adapters.sealing import Ed25519Sealer
 from services.audit.adapters.sql_log import Engine, PostgresEngine, SqlAuditLog, SqliteEngine
 from services.audit.app import QUERIED, AuditTrail, GroupCommit
@@ -194,6 +194,19 @@ async def test_filters_combine_and_the_time_range_is_half_open(log: SqlAuditLog)
     assert await read(log, user="bob", document_id="d1") == [(5, "d1")]
     assert await read(log, interaction_id="i3", tenant="acme") == []
     assert await read(log, event_types=[DocumentDeleted.type, "io.llmops.none.v1"]) == [(5, "d1")]
+
+
+async def test_payload_filters_find_models_prompts_and_guardrail_verdicts(log: SqlAuditLog) -> None:
+    first = interaction(1).model_copy(update={"model": "small", "prompt_version": 2})
+    second = interaction(2).model_copy(update={"model": "large", "prompt_name": "rag-grounded", "prompt_version": 3})
+    flagged = GuardrailsFlagged(tenant="acme", check_id="c1", stage="input", action="block", policy_id="default",
+                                policy_version=1, findings=[], interaction_id="i9")  # fmt: skip
+    await append(log, first, second, flagged)
+    assert await read(log, model="small") == [(0, "i1")]
+    assert await read(log, prompt_name="rag-grounded", prompt_version=3) == [(1, "i2")]
+    assert await read(log, prompt_version=2) == [(0, "i1")]
+    assert await read(log, guardrail_action="block") == [(2, "i9")]
+    assert await read(log, guardrail_action="redact") == []
 
 
 async def test_pages_follow_each_other_and_every_query_is_itself_recorded(log: SqlAuditLog) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from llmops.errors import InvalidArgument, Unimplemented
+from llmops.errors import InvalidArgument
 from llmops.events import DocumentDeleted, DriftAlert, GuardrailsFlagged, InteractionCompleted, PromptChanged, Usage
 from services.audit.core import DEFAULT_PAGE_SIZE, Record, page_of, parse_page_token, record_of, validate_query
 
@@ -104,10 +104,12 @@ def test_malformed_queries_are_refused_naming_the_field_to_fix(overrides: dict[s
         query(**overrides)
 
 
-def test_a_filter_the_contract_names_but_this_version_lacks_is_refused_not_ignored() -> None:
-    """Ignoring it would silently widen a compliance query."""
-    with pytest.raises(Unimplemented, match="filtering by model, prompt_name"):
-        query(unsupported_filters=["model", "prompt_name"])
+def test_payload_filters_are_validated() -> None:
+    assert query(model=" m ", prompt_name="p", prompt_version=3, guardrail_action="block").model == "m"
+    with pytest.raises(InvalidArgument, match="guardrail_action is 'maybe'"):
+        query(guardrail_action="maybe")
+    with pytest.raises(InvalidArgument, match="prompt_version must be positive"):
+        query(prompt_version=-1)
 
 
 def test_a_page_carries_a_token_only_when_another_record_follows() -> None:

@@ -8,7 +8,6 @@ import pytest
 
 from llmops.api.audit.v1 import audit_pb2
 from llmops.api.common.v1 import common_pb2
-from llmops.errors import Unimplemented
 from services.audit.core import Page, Record
 from services.audit.mappers import page_to_pb, query_from_pb
 
@@ -30,10 +29,9 @@ def test_a_request_maps_to_a_query_with_open_bounds_where_the_range_is_unset() -
     assert (q.page_size, q.from_sequence) == (5, 7)
 
 
-def test_a_request_filtering_on_a_field_not_applied_yet_is_unimplemented() -> None:
-    """The message names the filters so the caller knows what to drop."""
-    with pytest.raises(Unimplemented, match="prompt_version, guardrail_action"):
-        query_from_pb(audit_pb2.QueryRequest(prompt_version=2, guardrail_action="block"))
+def test_payload_filters_reach_the_query() -> None:
+    q = query_from_pb(audit_pb2.QueryRequest(model="m", prompt_name="p", prompt_version=2, guardrail_action="block"))
+    assert (q.model, q.prompt_name, q.prompt_version, q.guardrail_action) == ("m", "p", 2, "block")
 
 
 def test_a_page_maps_to_records_in_order_with_the_next_token() -> None:

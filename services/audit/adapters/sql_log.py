@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 
 from llmops import merkle
 from llmops.errors import InvalidArgument, NotFound
+from llmops.events import GuardrailsFlagged
 from llmops.tree_head import TreeHead
 from services.audit.core import NewRecord, Query, Record
 from services.audit.ledger import Sealer, SignedHead, extend, frontier_bytes, frontier_from, iso
@@ -94,6 +95,10 @@ class Session(Protocol):
 class Engine(Protocol):
     """Runs a function on a worker thread with a session; `write` makes it one serialised transaction."""
 
+    def json_text(self, field: str) -> str:
+        """SQL for a top-level field of payload_json as text (payload filters: model, prompt, verdict)."""
+        ...
+
     async def read(self, fn: Callable[[Session], T]) -> T: ...
     async def write(self, fn: Callable[[Session], T]) -> T: ...
     async def close(self) -> None: ...
@@ -123,6 +128,9 @@ class SqliteEngine:
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.executescript(_TABLES.format(binary="BLOB") + _SQLITE_TRIGGERS)
         self._lock = threading.Lock()
+
+    def json_text(self, field: str) -> str:
+        return f"CAST(json_extract(payload_json, '$.{field}') AS TEXT)"
 
     def _locked(self, fn: Callable[[Session], T], transaction: bool) -> T:
         with self._lock:
@@ -179,6 +187,9 @@ class PostgresEngine:
             self._connection.execute(_TABLES.format(binary="BYTEA") + _POSTGRES_TRIGGERS)
         self._lock = threading.Lock()
 
+    def json_text(self, field: str) -> str:
+        return f"(payload_json::jsonb ->> '{field}')"
+
     @contextmanager
     def _session(self, transaction: bool) -> Iterator[Session]:
         with self._lock, self._connection.cursor() as cursor:
@@ -216,7 +227,7 @@ def _record(row: Sequence[Any]) -> Record:
     )  # fmt: skip
 
 
-def _where(query: Query) -> tuple[str, list[Any]]:
+def _where(query: Query, json_text: Callable[[str], str]) -> tuple[str, list[Any]]:
     conditions = ["sequence >= ?"]
     args: list[Any] = [query.from_sequence]
     for column, value in (
@@ -231,6 +242,18 @@ def _where(query: Query) -> tuple[str, list[Any]]:
     if query.event_types:
         conditions.append(f"event_type IN ({', '.join('?' * len(query.event_types))})")
         args.extend(query.event_types)
+    for name, value in (
+        ("model", query.model),
+        ("prompt_name", query.prompt_name),
+        ("prompt_version", str(query.prompt_version) if query.prompt_version else ""),
+        ("action", query.guardrail_action),
+    ):
+        if value:
+            conditions.append(f"{json_text(name)} = ?")
+            args.append(value)
+    if query.guardrail_action:
+        conditions.append("event_type = ?")
+        args.append(GuardrailsFlagged.type)
     if query.start is not None:
         conditions.append("time >= ?")
         args.append(iso(query.start))
@@ -301,7 +324,7 @@ class SqlAuditLog:
 
     async def query(self, query: Query, limit: int) -> list[Record]:
         """At most `limit` records matching `query`, from position `query.from_sequence`, in log order."""
-        where, args = _where(query)
+        where, args = _where(query, self.engine.json_text)
         sql = f"SELECT {_COLUMNS} FROM audit_records WHERE {where} ORDER BY sequence LIMIT ?"  # noqa: S608
         return await self.engine.read(lambda s: [_record(row) for row in s.rows(sql, [*args, limit])])
 
