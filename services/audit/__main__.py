@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from datetime import UTC, datetime
 
 from llmops.api.audit.v1 import audit_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
-from llmops.service import run_until_stopped
+from llmops.service import PeriodicTask, run_until_stopped
 from services.audit import handlers
 from services.audit.adapters.sealing import Ed25519Sealer, load_or_create_key
 from services.audit.adapters.sql_log import Engine, PostgresEngine, SqlAuditLog, SqliteEngine
@@ -41,8 +42,18 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     server = GrpcServer.from_settings(
         [ServiceBinding(servicer, audit_pb2_grpc.add_AuditServicer_to_server, SERVICE_NAME)], settings.grpc
     )
+    async def retention() -> None:
+        await trail.apply_retention(settings.retention_days, datetime.now(UTC))
+
+    expiry = PeriodicTask("retention", retention, settings.retention_interval_s)
     await run_until_stopped(
-        "audit", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[audit_log.close]
+        "audit",
+        server,
+        bus,
+        grace_s=settings.grpc.grace_s,
+        stopped=stopped,
+        on_serving=[expiry.start] if settings.retention_days else [],
+        on_stop=[expiry.stop, audit_log.close],
     )
 
 

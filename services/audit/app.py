@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from llmops.auth import Principal
@@ -21,6 +21,8 @@ log = get_logger(__name__)
 
 QUERIED = "io.llmops.audit.queried.v1"
 """The record every compliance query leaves in the log it read."""
+ERASED = "io.llmops.audit.erased.v1"
+"""The record of a crypto-shredding: who asked, for whom, why."""
 
 
 class AuditStore(Protocol):
@@ -31,6 +33,9 @@ class AuditStore(Protocol):
     async def tree_head(self, tree_size: int = 0) -> SignedHead: ...
     async def inclusion_proof(self, sequence: int, tree_size: int) -> list[bytes]: ...
     async def consistency_proof(self, first_size: int, second_size: int) -> list[bytes]: ...
+    async def reveal(self, records: Sequence[Record]) -> list[Record]: ...
+    async def erase(self, tenant: str, subject: str) -> int: ...
+    async def expire(self, event_type: str, before_day: str) -> int: ...
     async def close(self) -> None: ...
 
 
@@ -74,10 +79,11 @@ class GroupCommit:
 
 @dataclass(frozen=True)
 class Proven:
-    """A record with its audit path in the tree of the head it is proven against."""
+    """A record as stored (what its leaf hashes) with its audit path, and its payload made readable."""
 
     record: Record
     proof: list[bytes]
+    readable_payload_json: str
 
 
 class AuditTrail:
@@ -103,7 +109,7 @@ class AuditTrail:
             await self._record_query(principal, "query", query)
         # One row beyond the page tells whether another page exists, so the last page carries no token.
         rows = await self.store.query(query, query.page_size + 1)
-        return page_of(rows, query.page_size)
+        return page_of(await self.store.reveal(rows), query.page_size)
 
     async def export(self, query: Query, principal: Principal) -> tuple[SignedHead, AsyncIterator[Proven]]:
         """Every matching record with its inclusion proof against the latest signed head (fixed at the start)."""
@@ -114,10 +120,12 @@ class AuditTrail:
             page = query
             while True:
                 rows = await self.store.query(page, page.page_size)
-                for record in rows:
+                readable = await self.store.reveal(rows)
+                for record, revealed in zip(rows, readable, strict=True):
                     if record.sequence >= head.head.tree_size:
                         return
-                    yield Proven(record, await self.store.inclusion_proof(record.sequence, head.head.tree_size))
+                    proof = await self.store.inclusion_proof(record.sequence, head.head.tree_size)
+                    yield Proven(record, proof, revealed.payload_json)
                 if len(rows) < page.page_size:
                     return
                 page = Query(**{**vars(page), "from_sequence": rows[-1].sequence + 1})
@@ -147,17 +155,45 @@ class AuditTrail:
             raise InvalidArgument(f"tree_size {tree_size} is beyond the log's {latest} records (0 means latest)")
         return tree_size or latest
 
+    async def erase(self, principal: Principal, data_subject: str, reason: str) -> int:
+        """Crypto-shreds a person's personal fields in the principal's tenant; the erasure itself is recorded."""
+        subject, why = data_subject.strip(), reason.strip()
+        if not subject:
+            raise InvalidArgument("data_subject is empty; name the user whose personal data is to be erased")
+        if not why:
+            raise InvalidArgument("reason is empty; say why (the request reference), it is kept in the log")
+        destroyed = await self.store.erase(principal.tenant, subject)
+        body = {"data_subject": subject, "reason": why, "keys_destroyed": destroyed, "by": principal.subject}
+        await self._record_admin(principal, ERASED, "audit.v1.erased", body)
+        log.info("data subject erased", tenant=principal.tenant, keys_destroyed=destroyed)
+        return destroyed
+
+    async def apply_retention(self, retention_days: Mapping[str, int], now: datetime) -> int:
+        """Destroys the keys of personal fields older than each event type's retention; returns how many."""
+        destroyed = 0
+        for event_type, days in retention_days.items():
+            cutoff = (now - timedelta(days=days)).strftime("%Y-%m-%d")
+            destroyed += await self.store.expire(event_type, cutoff)
+        if destroyed:
+            log.info("retention applied", keys_destroyed=destroyed)
+        return destroyed
+
     async def _record_query(self, principal: Principal, kind: str, query: Query) -> None:
         filters = {k: v for k, v in vars(query).items() if v not in (None, "", (), 0) and k != "page_size"}
         body = {"kind": kind, "by": principal.subject, "filters": json.loads(json.dumps(filters, default=str))}
-        now = datetime.now(UTC)
+        await self._record_admin(principal, QUERIED, "audit.v1.queried", body)
+
+    async def _record_admin(
+        self, principal: Principal, event_type: str, subject: str, body: Mapping[str, object]
+    ) -> None:
+        """An administrative action, written to the log directly (it is the audit service's own act)."""
         await self.writer.append(
             NewRecord(
                 event_id=str(uuid.uuid4()),
-                event_type=QUERIED,
-                subject="audit.v1.queried",
+                event_type=event_type,
+                subject=subject,
                 source="llmops/audit",
-                time=now,
+                time=datetime.now(UTC),
                 tenant=principal.tenant,
                 interaction_id="",
                 document_id="",

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     """Ed25519 private key for tree heads: PEM, or the 32-byte seed as 64 hex digits (from a secret store)."""
     signing_key_path: Path | None = None
     """Used when `signing_key` is empty: a PEM created on first start; default `<data_dir>/audit-signing-key.pem`."""
+    retention_days: dict[str, int] = Field(default_factory=dict)
+    """Per event type, how many days personal fields stay readable (keys destroyed after; records and proofs stay),
+    e.g. `{"io.llmops.interactions.completed.v1": 90}`."""
+    retention_interval_s: float = Field(default=3600.0, gt=0)
     commit_wait_ms: float = Field(default=2.0, ge=0)
     """How long a write waits for concurrent ones to share its transaction and tree head (group commit)."""
 

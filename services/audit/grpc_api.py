@@ -10,7 +10,6 @@ import grpc
 from llmops.api.audit.v1 import audit_pb2 as pb
 from llmops.api.audit.v1 import audit_pb2_grpc
 from llmops.auth import principal_from_metadata
-from llmops.errors import Unimplemented
 from services.audit.app import AuditTrail
 from services.audit.mappers import head_json, head_to_pb, page_to_pb, proven_json, query_from_pb
 
@@ -65,5 +64,8 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
         return pb.ConsistencyProof(first_size=request.first_size, second_size=size, path=path)
 
     async def Erase(self, request: pb.EraseRequest, context: grpc.aio.ServicerContext) -> pb.EraseResponse:
-        """Not built yet."""
-        raise Unimplemented("Audit.Erase: crypto-shredding of personal fields is the next part of issue #6")
+        """Destroys a data subject's keys in the caller's tenant: their personal fields become unreadable while
+        every record, proof and head stays valid."""
+        principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
+        destroyed = await self.trail.erase(principal, request.data_subject, request.reason)
+        return pb.EraseResponse(keys_destroyed=destroyed)

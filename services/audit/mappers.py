@@ -82,10 +82,12 @@ def head_json(signed: SignedHead, public_key: bytes) -> dict[str, object]:
 
 
 def proven_json(proven: Proven, tree_size: int) -> dict[str, object]:
-    """An exported record: the entry its leaf hashes, its position and its audit path."""
+    """An exported record: the entry its leaf hashes (personal fields encrypted), its position, its audit path,
+    and the payload decrypted for the reader (`[erased]` where the subject's key was destroyed)."""
     return {
         "entry": entry_of(proven.record),
         "leaf_index": proven.record.sequence,
         "tree_size": tree_size,
         "proof": [base64.b64encode(h).decode() for h in proven.proof],
+        "readable_payload_json": proven.readable_payload_json,
     }

@@ -16,6 +16,7 @@ from llmops import merkle
 from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
 from llmops.api.common.v1 import common_pb2
 from llmops.audit_verify import SignedHeadView, entry_leaf_hash, verify_export, verify_extension
+from llmops.auth import TENANT_HEADER, USER_HEADER
 from llmops.bus import Bus, cloudevent_headers
 from llmops.events import DocumentDeleted, InteractionCompleted, Usage
 from llmops.settings import CommonSettings, GrpcSettings
@@ -248,3 +249,24 @@ async def test_bad_proof_requests_name_the_field(
         await call(audit.stub)
     assert refused.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND)
     assert needle in (refused.value.details() or "")
+
+
+async def test_erase_over_grpc_shreds_a_subject_and_refuses_an_empty_one(audit: RunningAudit) -> None:
+    await audit.bus.publish(interaction("i-erase"))
+
+    async def recorded() -> bool:
+        return bool(await audit.records(interaction_id="i-erase"))
+
+    await eventually(recorded, audit.task)
+    acme = [(TENANT_HEADER, "acme"), (USER_HEADER, "dpo")]
+    elsewhere = await audit.stub.Erase(audit_pb2.EraseRequest(data_subject="ann", reason="t"), timeout=5)
+    assert elsewhere.keys_destroyed == 0  # the caller's tenant (the default one) holds nothing of ann's
+    erased = await audit.stub.Erase(
+        audit_pb2.EraseRequest(data_subject="ann", reason="ticket 12"), metadata=acme, timeout=5
+    )
+    assert erased.keys_destroyed == 1
+    (record,) = await audit.records(interaction_id="i-erase")
+    assert json.loads(record.payload_json)["query"] == "[erased]"
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await audit.stub.Erase(audit_pb2.EraseRequest(data_subject="", reason="x"), timeout=5)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

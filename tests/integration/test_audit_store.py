@@ -300,7 +300,7 @@ async def test_an_export_verifies_completely_under_the_pinned_key(log: SqlAuditL
 @pytest.mark.parametrize(
     ("attack", "sql"),
     [
-        ("edit", "UPDATE audit_records SET payload_json = replace(payload_json, '\"q\"', '\"changed\"') "
+        ("edit", "UPDATE audit_records SET payload_json = replace(payload_json, '\"m\"', '\"evil\"') "
                  "WHERE sequence = 2"),
         ("delete", "DELETE FROM audit_records WHERE sequence = 3"),
         ("reorder", "UPDATE audit_records SET event_id = event_id || '-x', sequence = sequence + 100 "
@@ -345,3 +345,61 @@ async def test_a_forged_proof_from_a_malicious_server_is_rejected(log: SqlAuditL
     head["tree_head"]["tree_size"] = 7  # a head the key never signed
     with pytest.raises(VerificationError, match="signature"):
         verify_export([json.dumps(head)], key)
+
+
+# --- privacy ---------------------------------------------------------------------------------------------------
+
+
+async def test_personal_fields_are_stored_encrypted_and_read_back_for_compliance(log: SqlAuditLog) -> None:
+    asked = interaction(1).model_copy(update={"query": "Can I take leave for my <PERSON_3f9a1c> surgery?"})
+    await append(log, asked)
+    (stored,) = await log.records(0, 1)
+    assert "surgery" not in stored.payload_json and '"query": "enc:v1:' in stored.payload_json
+    page = await AuditTrail(log).query(query(event_types=[InteractionCompleted.type]), AUDITOR)
+    assert InteractionCompleted.model_validate_json(page.records[0].payload_json).query == asked.query
+
+
+async def test_erasing_a_subject_shreds_their_fields_and_the_log_still_verifies(log: SqlAuditLog) -> None:
+    ann = interaction(1, user="ann").model_copy(update={"query": "ann's question", "answer": "ann's answer"})
+    bob = interaction(2, user="bob").model_copy(update={"query": "bob's question"})
+    other_tenant = interaction(3, tenant="globex", user="ann").model_copy(update={"query": "globex ann"})
+    await append(log, ann, bob, other_tenant)
+    trail = AuditTrail(log)
+    key = log.sealer.public_key
+
+    assert await trail.erase(AUDITOR, "ann", "GDPR request #4711") == 1
+    readable = {
+        r.interaction_id: json.loads(r.payload_json)
+        for r in (await trail.query(query(event_types=[InteractionCompleted.type]), AUDITOR)).records
+    }
+    assert (readable["i1"]["query"], readable["i1"]["answer"]) == ("[erased]", "[erased]")
+    assert readable["i2"]["query"] == "bob's question"  # another person
+    assert readable["i3"]["query"] == "globex ann"  # the same name in another tenant is another person
+    assert readable["i1"]["model"] == "m"  # what is not personal stays
+
+    report = verify_export(await exported(trail, key), key)
+    assert report.complete  # shredding changed nothing a verifier checks
+    (erasure,) = [r for r in await log.query(query(event_types=["io.llmops.audit.erased.v1"]), 10)]
+    assert json.loads(erasure.payload_json)["reason"] == "GDPR request #4711" and erasure.user == "carla"
+    assert await trail.erase(AUDITOR, "ann", "again") == 0  # idempotent
+
+
+@pytest.mark.parametrize(("subject", "reason", "needle"), [(" ", "r", "data_subject is empty"), ("ann", "", "reason")])
+async def test_an_erasure_without_subject_or_reason_is_refused(
+    log: SqlAuditLog, subject: str, reason: str, needle: str
+) -> None:
+    from llmops.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=needle):
+        await AuditTrail(log).erase(AUDITOR, subject, reason)
+
+
+async def test_retention_shreds_old_days_of_one_event_type_only(log: SqlAuditLog) -> None:
+    old = interaction(1).model_copy(update={"query": "old question", "occurred_at": T0 - timedelta(days=100)})
+    recent = interaction(2).model_copy(update={"query": "recent question", "occurred_at": T0 - timedelta(days=5)})
+    await append(log, old, recent)
+    trail = AuditTrail(log)
+    destroyed = await trail.apply_retention({InteractionCompleted.type: 30, "io.llmops.other.v1": 1}, T0)
+    assert destroyed == 1
+    readable = [json.loads(r.payload_json)["query"] for r in await log.reveal(await log.records(0, 2))]
+    assert readable == ["[erased]", "recent question"]

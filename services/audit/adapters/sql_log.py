@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -25,6 +25,7 @@ from llmops.events import GuardrailsFlagged
 from llmops.tree_head import TreeHead
 from services.audit.core import NewRecord, Query, Record
 from services.audit.ledger import Sealer, SignedHead, extend, frontier_bytes, frontier_from, iso
+from services.audit.privacy import KeyRef, decrypt_personal, encrypt_personal, has_personal_fields, new_key
 
 T = TypeVar("T")
 
@@ -56,6 +57,14 @@ CREATE TABLE IF NOT EXISTS audit_nodes (
     idx BIGINT NOT NULL,
     hash {binary} NOT NULL,
     PRIMARY KEY (level, idx)
+);
+CREATE TABLE IF NOT EXISTS audit_subject_keys (
+    tenant TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    day TEXT NOT NULL,
+    key {binary} NOT NULL,
+    PRIMARY KEY (tenant, subject, event_type, day)
 );
 CREATE TABLE IF NOT EXISTS audit_heads (
     tree_size BIGINT PRIMARY KEY,
@@ -126,6 +135,7 @@ class SqliteEngine:
         self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")
+        self._connection.execute("PRAGMA secure_delete=ON")  # a destroyed key is overwritten, not just unlinked
         self._connection.executescript(_TABLES.format(binary="BLOB") + _SQLITE_TRIGGERS)
         self._lock = threading.Lock()
 
@@ -292,12 +302,18 @@ class SqlAuditLog:
         now = datetime.now(UTC)
         fresh: list[Record] = []
         stored: list[bool] = []
+        keys = _keys_for(session, [r for r in records if r.event_id not in known], create=True)
         for record in records:
             if record.event_id in known:
                 stored.append(False)
                 continue
             known.add(record.event_id)
-            fresh.append(Record(**vars(record), sequence=frontier.size + len(fresh), recorded_at=now))
+            ref = KeyRef.of(record)
+            payload = record.payload_json
+            if ref in keys:
+                payload = encrypt_personal(payload, record.event_type, ref, keys[ref])
+            fields = {**vars(record), "payload_json": payload}
+            fresh.append(Record(**fields, sequence=frontier.size + len(fresh), recorded_at=now))
             stored.append(True)
         if not fresh:
             return stored
@@ -322,8 +338,33 @@ class SqlAuditLog:
         )  # fmt: skip
         return stored
 
+    async def reveal(self, records: Sequence[Record]) -> list[Record]:
+        """The records with their personal fields decrypted, or `[erased]` where the key was destroyed."""
+
+        def read(session: Session) -> list[Record]:
+            keys = _keys_for(session, records, create=False)
+            revealed = []
+            for r in records:
+                ref = KeyRef.of(r)
+                readable = decrypt_personal(r.payload_json, r.event_type, ref, keys.get(ref))
+                revealed.append(replace(r, payload_json=readable))
+            return revealed
+
+        return await self.engine.read(read)
+
+    async def erase(self, tenant: str, subject: str) -> int:
+        """Destroys every key of a data subject in a tenant; returns how many."""
+        return await self.engine.write(lambda s: _delete_keys(s, "tenant = ? AND subject = ?", [tenant, subject]))
+
+    async def expire(self, event_type: str, before_day: str) -> int:
+        """Destroys the keys of an event type's days before `before_day` (YYYY-MM-DD): retention."""
+        return await self.engine.write(
+            lambda s: _delete_keys(s, "event_type = ? AND day < ?", [event_type, before_day])
+        )
+
     async def query(self, query: Query, limit: int) -> list[Record]:
-        """At most `limit` records matching `query`, from position `query.from_sequence`, in log order."""
+        """At most `limit` records matching `query`, from position `query.from_sequence`, in log order (as stored:
+        personal fields encrypted; `reveal` decrypts them)."""
         where, args = _where(query, self.engine.json_text)
         sql = f"SELECT {_COLUMNS} FROM audit_records WHERE {where} ORDER BY sequence LIMIT ?"  # noqa: S608
         return await self.engine.read(lambda s: [_record(row) for row in s.rows(sql, [*args, limit])])
@@ -369,6 +410,32 @@ class SqlAuditLog:
 
     async def close(self) -> None:
         await self.engine.close()
+
+
+def _keys_for(session: Session, records: Sequence[NewRecord], *, create: bool) -> dict[KeyRef, bytes]:
+    """The keys of the records that carry personal fields; with `create`, missing ones are made (same transaction)."""
+    refs = sorted({KeyRef.of(r) for r in records if has_personal_fields(r.event_type)})
+    keys: dict[KeyRef, bytes] = {}
+    for ref in refs:
+        rows = session.rows(
+            "SELECT key FROM audit_subject_keys WHERE tenant = ? AND subject = ? AND event_type = ? AND day = ?",
+            [ref.tenant, ref.subject, ref.event_type, ref.day],
+        )
+        if rows:
+            keys[ref] = bytes(rows[0][0])
+        elif create:
+            keys[ref] = new_key()
+            session.execute(
+                "INSERT INTO audit_subject_keys (tenant, subject, event_type, day, key) VALUES (?, ?, ?, ?, ?)",
+                [ref.tenant, ref.subject, ref.event_type, ref.day, keys[ref]],
+            )
+    return keys
+
+
+def _delete_keys(session: Session, where: str, args: list[Any]) -> int:
+    count = int(session.rows(f"SELECT COUNT(*) FROM audit_subject_keys WHERE {where}", args)[0][0])  # noqa: S608
+    session.execute(f"DELETE FROM audit_subject_keys WHERE {where}", args)  # noqa: S608 - constant conditions
+    return count
 
 
 def _range_hash(session: Session) -> merkle.RangeHash:
