@@ -13,7 +13,8 @@ from llmops.logging import configure_logging
 from llmops.service import PeriodicTask, run_until_stopped
 from services.audit import handlers
 from services.audit.adapters.sealing import Ed25519Sealer, load_or_create_key
-from services.audit.adapters.sql_log import Engine, PostgresEngine, SqlAuditLog, SqliteEngine
+from services.audit.adapters.sql_engines import Engine, PostgresEngine, SqliteEngine
+from services.audit.adapters.sql_log import SqlAuditLog
 from services.audit.app import AuditTrail, GroupCommit
 from services.audit.config import Settings
 from services.audit.grpc_api import AuditServicer
@@ -42,6 +43,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     server = GrpcServer.from_settings(
         [ServiceBinding(servicer, audit_pb2_grpc.add_AuditServicer_to_server, SERVICE_NAME)], settings.grpc
     )
+
     async def retention() -> None:
         await trail.apply_retention(settings.retention_days, datetime.now(UTC))
 

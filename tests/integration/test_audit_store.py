@@ -25,7 +25,8 @@ from llmops.audit_verify import SignedHeadView, VerificationError, verify_export
 from llmops.auth import Principal
 from llmops.events import DocumentDeleted, GuardrailsFlagged, InteractionCompleted, Usage
 from services.audit.adapters.sealing import Ed25519Sealer
-from services.audit.adapters.sql_log import Engine, PostgresEngine, SqlAuditLog, SqliteEngine
+from services.audit.adapters.sql_engines import Engine, PostgresEngine, SqliteEngine
+from services.audit.adapters.sql_log import SqlAuditLog
 from services.audit.app import QUERIED, AuditTrail, GroupCommit
 from services.audit.core import Query, record_of, validate_query
 from services.audit.ledger import SignedHead, record_leaf_hash
@@ -379,7 +380,7 @@ async def test_erasing_a_subject_shreds_their_fields_and_the_log_still_verifies(
 
     report = verify_export(await exported(trail, key), key)
     assert report.complete  # shredding changed nothing a verifier checks
-    (erasure,) = [r for r in await log.query(query(event_types=["io.llmops.audit.erased.v1"]), 10)]
+    (erasure,) = await log.query(query(event_types=["io.llmops.audit.erased.v1"]), 10)
     assert json.loads(erasure.payload_json)["reason"] == "GDPR request #4711" and erasure.user == "carla"
     assert await trail.erase(AUDITOR, "ann", "again") == 0  # idempotent
 
