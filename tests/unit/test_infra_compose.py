@@ -127,13 +127,13 @@ def test_every_service_setting_in_compose_is_a_field_the_service_reads(
 
 
 def test_audit_gets_a_postgres_dsn_and_postgres_16_with_pg_isready(compose: dict[str, Any]) -> None:
-    """PostgreSQL 16 is ready for the audit store that arrives later."""
+    """The audit log runs on PostgreSQL 16; its signing key comes from the environment."""
     postgres = compose["services"]["postgres"]
     assert postgres["image"].startswith("postgres:16")
     assert "pg_isready" in postgres["healthcheck"]["test"]
     audit = compose["services"]["audit"]
     assert audit["environment"]["LLMOPS_AUDIT_POSTGRES_DSN"].startswith("postgresql://")
-    assert audit["environment"]["LLMOPS_AUDIT_DB_PATH"].startswith("/data/")
+    assert "AUDIT_SIGNING_KEY" in audit["environment"]["LLMOPS_AUDIT_SIGNING_KEY"]
     assert audit["depends_on"]["postgres"] == {"condition": "service_healthy"}
 
 

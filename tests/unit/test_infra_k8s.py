@@ -38,7 +38,7 @@ def test_deployments_probe_grpc_health_on_the_service_port(documents: list[dict[
         port = SERVICES[name]
         assert container["readinessProbe"]["grpc"]["port"] == port
         assert container["livenessProbe"]["grpc"]["port"] == port
-        env = {e["name"]: e["value"] for e in container["env"]}
+        env = {e["name"]: e.get("value") for e in container["env"]}
         assert env[f"LLMOPS_{name.upper()}_GRPC__PORT"] == str(port)
         assert env[f"LLMOPS_{name.upper()}_GRPC__HOST"] == "0.0.0.0"
 
@@ -80,3 +80,9 @@ def test_stateful_services_keep_their_sqlite_stores_on_persistent_volumes(docume
         assert volume["persistentVolumeClaim"]["claimName"] in claims
         assert deployment["spec"]["strategy"] == {"type": "Recreate"}
         assert deployment["spec"]["replicas"] == 1
+
+
+def test_audit_takes_its_database_and_signing_key_from_a_secret(documents: list[dict[str, Any]]) -> None:
+    (container,) = by_kind(documents, "Deployment")["audit"]["spec"]["template"]["spec"]["containers"]
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+    assert secrets["LLMOPS_AUDIT_POSTGRES_DSN"]["name"] == secrets["LLMOPS_AUDIT_SIGNING_KEY"]["name"] == "llmops-audit"
