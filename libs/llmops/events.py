@@ -213,6 +213,26 @@ class GuardrailsFlagged(Event):
         return self.check_id
 
 
+class GuardrailsPolicyChanged(Event):
+    """A guardrail policy file was activated at a new version, or rejected (the previous version stays)."""
+
+    subject: ClassVar[str] = "guardrails.v1.policy_changed"
+    type: ClassVar[str] = "io.llmops.guardrails.policy_changed.v1"
+
+    policy_id: str
+    version: int
+    application: str
+    outcome: str = Field(pattern="^(activated|rejected)$")
+    source: str
+    """The file, as the guardrails service read it."""
+    content_sha256: str
+    """Which content was activated or rejected (the policy text itself is in the file, versioned)."""
+    error: str = ""
+
+    def idempotency_key(self) -> str:
+        return f"{self.source}:{self.content_sha256}:{self.outcome}"
+
+
 class FeedbackReceived(Event):
     """A person rated an interaction."""
 
@@ -302,6 +322,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         DocumentDeleted,
         InteractionCompleted,
         GuardrailsFlagged,
+        GuardrailsPolicyChanged,
         FeedbackReceived,
         DriftAlert,
         BudgetAlert,

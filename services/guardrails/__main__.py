@@ -14,7 +14,7 @@ from llmops.logging import configure_logging
 from llmops.service import PeriodicTask, run_until_stopped
 from services.guardrails import core, pii
 from services.guardrails.adapters.embedding import GrpcEmbedder
-from services.guardrails.app import Guardrails
+from services.guardrails.app import Guardrails, policy_event
 from services.guardrails.config import Settings
 from services.guardrails.grpc_api import GuardrailsServicer
 from services.guardrails.policy import PolicySet
@@ -46,6 +46,8 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
 
     async def reload() -> None:
         policies.reload()
+        for change in policies.drain_changes():  # every activation and rejection lands in the audit log
+            await bus.publish(policy_event(change))
         if any(p.input.pii_ner.enabled or p.output.pii_ner.enabled for p in policies.all()):
             await asyncio.to_thread(pii.NER.get)  # load spaCy now, not inside a request's budget
 

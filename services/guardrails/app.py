@@ -10,11 +10,11 @@ from dataclasses import replace
 from typing import Protocol
 
 from llmops.errors import DeadlineExceeded, FailedPrecondition
-from llmops.events import GuardrailsFlagged
+from llmops.events import Event, GuardrailsFlagged, GuardrailsPolicyChanged
 from llmops.logging import get_logger
 from services.guardrails import core
 from services.guardrails.core import Verdict
-from services.guardrails.policy import Action, Policy, PolicySet, Topic
+from services.guardrails.policy import Action, Policy, PolicyChange, PolicySet, Topic
 from services.guardrails.scanners import Finding
 from services.guardrails.topics import QUERY_CHARS, Matrix, TopicVectors, scan_topics, unit_rows
 
@@ -22,7 +22,7 @@ log = get_logger(__name__)
 
 
 class Publisher(Protocol):
-    async def publish(self, event: GuardrailsFlagged) -> None: ...
+    async def publish(self, event: Event) -> None: ...
 
 
 class Embedder(Protocol):
@@ -139,4 +139,18 @@ def flagged_event(tenant: str, interaction_id: str, verdict: Verdict) -> Guardra
             if j.action != Action.ALLOW
         ],
         interaction_id=interaction_id,
+    )
+
+
+def policy_event(change: PolicyChange) -> GuardrailsPolicyChanged:
+    """The event of a policy activation or rejection (the audit log's record of an administrative change)."""
+    return GuardrailsPolicyChanged(
+        tenant=change.tenant,
+        policy_id=change.policy_id,
+        version=change.version,
+        application=change.application,
+        outcome=change.outcome,
+        source=change.source,
+        content_sha256=change.content_sha256,
+        error=change.error[:2000],
     )

@@ -8,6 +8,7 @@ stays active. Every verdict names the policy id and version that produced it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -156,6 +157,12 @@ class Policy(BaseModel):
 DEFAULT_POLICY = Policy(policy_id="default", version=1)
 
 
+def _change(source: str, digest: str, outcome: str, policy: Policy, error: str = "") -> PolicyChange:
+    return PolicyChange(
+        source, digest, outcome, policy.policy_id, policy.version, policy.tenant, policy.application, error
+    )
+
+
 class PolicyError(ValueError):
     """A policy file that cannot be used; the message names the file and the field."""
 
@@ -176,6 +183,20 @@ def parse_policy(text: str, source: str) -> Policy:
     return policy.model_copy(update={"body_yaml": text})
 
 
+@dataclass(frozen=True)
+class PolicyChange:
+    """A policy file activated at a new version or rejected: published so the audit log records it."""
+
+    source: str
+    content_sha256: str
+    outcome: str
+    policy_id: str
+    version: int
+    tenant: str
+    application: str
+    error: str = ""
+
+
 @dataclass
 class PolicySet:
     """The active policies, reloaded from a directory; a bad or stale file never replaces a good version."""
@@ -185,6 +206,8 @@ class PolicySet:
     errors: dict[str, str] = field(default_factory=dict)
     """File → why its latest content was rejected (cleared when it loads)."""
     _seen: dict[Path, float] = field(default_factory=dict)
+    changes: list[PolicyChange] = field(default_factory=list)
+    """Activations and rejections not yet published (`drain_changes`)."""
 
     def reload(self) -> list[str]:
         """Reads changed files; returns the messages of files rejected in this pass."""
@@ -196,18 +219,32 @@ class PolicySet:
             if self._seen.get(path) == mtime:
                 continue
             self._seen[path] = mtime
+            text = path.read_text(encoding="utf-8")
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            policy: Policy | None = None
             try:
-                self.accept(parse_policy(path.read_text(encoding="utf-8"), str(path)), str(path))
+                policy = parse_policy(text, str(path))
+                activated = self.accept(policy, str(path))
             except PolicyError as exc:
                 self.errors[str(path)] = str(exc)
                 rejected.append(str(exc))
                 log.error("policy rejected; the previous version stays active", error=str(exc))  # noqa: TRY400
+                named = policy or Policy.model_construct(policy_id=path.stem, version=0)
+                self.changes.append(_change(str(path), digest, "rejected", named, str(exc)))
             else:
                 self.errors.pop(str(path), None)
+                if activated:
+                    self.changes.append(_change(str(path), digest, "activated", policy))
         return rejected
 
-    def accept(self, policy: Policy, source: str) -> None:
-        """Activates a policy; the same tenant/application must move to a higher version."""
+    def drain_changes(self) -> list[PolicyChange]:
+        """The changes since the last call (the caller publishes them)."""
+        drained, self.changes = self.changes, []
+        return drained
+
+    def accept(self, policy: Policy, source: str) -> bool:
+        """Activates a policy (True when it is a new version); the same tenant/application must move to a higher
+        version."""
         key = (policy.tenant, policy.application)
         current = self.policies.get(key)
         if current is not None and policy.version <= current.version and policy != current:
@@ -215,9 +252,11 @@ class PolicySet:
                 f"{source}: version {policy.version} is not above the active version {current.version} of "
                 f"{current.policy_id}; raise `version` when you change a policy"
             )
-        if current is None or policy.version > current.version:
+        activated = current is None or policy.version > current.version
+        if activated:
             log.info("policy active", policy_id=policy.policy_id, version=policy.version, tenant=policy.tenant)
         self.policies[key] = policy
+        return activated
 
     def for_request(self, tenant: str, application: str) -> Policy:
         """The most specific policy for a tenant and application."""

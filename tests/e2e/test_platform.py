@@ -975,6 +975,16 @@ def test_guardrail_policies_reload_without_restart_and_bad_files_change_nothing(
     time.sleep(3)  # two reload intervals: the broken file must have been read and rejected
     assert stub.CheckInput(attack, metadata=lab).policy_version == 1
 
+    audit = audit_pb2_grpc.AuditStub(grpc.insecure_channel(stack.endpoints.grpc["audit"]))
+
+    def policy_changes() -> list[tuple[str, int]] | None:
+        query = audit_pb2.QueryRequest(tenant="policylab", event_types=["io.llmops.guardrails.policy_changed.v1"])
+        found = [(json.loads(r.payload_json)["outcome"], json.loads(r.payload_json)["version"])
+                 for r in audit.Query(query).records]  # fmt: skip
+        return found if len(found) == 2 else None
+
+    assert sorted(eventually(policy_changes)) == [("activated", 1), ("rejected", 0)]
+
 
 def test_a_banned_topic_is_matched_by_meaning_through_the_embedding_service(stack: Stack) -> None:
     stub = guardrails_pb2_grpc.GuardrailsStub(grpc.insecure_channel(stack.endpoints.grpc["guardrails"]))
