@@ -1081,6 +1081,12 @@ def test_the_cli_verifies_the_whole_audit_log_and_that_it_extends_a_head_seen_be
     assert report["verified"] and report["complete"] and report["key_pinned"]
     assert report["tree_size"] > json.loads(saved.read_text())["tree_head"]["tree_size"]
 
+    answered = run_cli(stack, "audit", "query", "--event-type", "io.llmops.interactions.completed.v1", "--json")
+    assert answered.returncode == 0, answered.stderr
+    assert all(json.loads(line)["event_type"] == "io.llmops.interactions.completed.v1"
+               for line in answered.stdout.splitlines())  # fmt: skip
+    assert answered.stdout.strip()
+
     export = tmp_path / "log.jsonl"
     assert run_cli(stack, "audit", "export", "--out", str(export)).returncode == 0
     lines = export.read_text().splitlines()

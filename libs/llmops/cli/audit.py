@@ -103,6 +103,49 @@ def audit_tail(
             batch = fetch(after)
 
 
+@audit_app.command("query")
+def audit_query(
+    tenant: Annotated[str, typer.Option(help="tenant")] = "",
+    user: Annotated[str, typer.Option(help="the person behind the event")] = "",
+    event_type: Annotated[list[str] | None, typer.Option(help="event type (repeatable)")] = None,
+    interaction: Annotated[str, typer.Option(help="interaction id")] = "",
+    document: Annotated[str, typer.Option(help="document id")] = "",
+    model: Annotated[str, typer.Option(help="model that answered")] = "",
+    prompt: Annotated[str, typer.Option(help="prompt name")] = "",
+    prompt_version: Annotated[int, typer.Option(help="prompt version")] = 0,
+    verdict: Annotated[str, typer.Option(help="guardrail verdict: block or redact")] = "",
+    since_hours: Annotated[float, typer.Option(help="look back this many hours (0: all)")] = 0.0,
+    limit: Annotated[int, typer.Option(help="at most this many records")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per line")] = False,
+    url: Url = None,
+) -> None:
+    """Compliance query over the whole log (the query itself is recorded)."""
+    request = audit_pb2.QueryRequest(
+        tenant=tenant, user=user, event_types=event_type or [], interaction_id=interaction, document_id=document,
+        model=model, prompt_name=prompt, prompt_version=prompt_version, guardrail_action=verdict,
+    )  # fmt: skip
+    if since_hours:
+        request.range.start.FromDatetime(datetime.now(UTC) - timedelta(hours=since_hours))
+    channel, stub = _stub(url)
+    shown = 0
+    with channel:
+        while shown < limit:
+            request.page.page_size = min(1000, limit - shown)
+            try:
+                page = stub.Query(request, timeout=30)
+            except grpc.RpcError as exc:
+                raise rpc_error(exc) from exc
+            for record in page.records:
+                if as_json:
+                    emit_message(record, indent=None)
+                else:
+                    out.print(_record_line(record), markup=False, highlight=False, soft_wrap=True)
+            shown += len(page.records)
+            if not page.next_page_token:
+                return
+            request.page.page_token = page.next_page_token
+
+
 @audit_app.command("head")
 def audit_head(
     save: Annotated[
