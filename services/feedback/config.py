@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -15,3 +17,8 @@ class Settings(BaseSettings):
 
     common: CommonSettings = Field(default_factory=CommonSettings)
     grpc: GrpcSettings = Field(default_factory=lambda: GrpcSettings(port=50057))
+    db_path: Path | None = None
+    """SQLite file of interactions and feedback; default `<data_dir>/feedback.sqlite3`."""
+
+    def resolved_db_path(self) -> Path:
+        return self.db_path or self.common.data_dir / "feedback.sqlite3"

@@ -247,15 +247,48 @@ def test_every_service_answers_health_and_reflection(stack: Stack, channels: dic
         assert service in {s.name for s in reply.list_services_response.service}
 
 
-def test_contract_methods_not_built_yet_answer_unimplemented_naming_what_is_missing(
-    channels: dict[str, grpc.Channel],
+def test_feedback_on_an_answer_is_stored_published_and_audited_and_bad_feedback_is_refused(
+    channels: dict[str, grpc.Channel], ingested: dict[str, str]
 ) -> None:
-    """Feedback is served with its full contract; calls say which issue brings it."""
+    """Ask → Submit (stars) → `feedback.v1.received` in the audit trail of the interaction; unknown, foreign and
+    out-of-range feedback gets a clear status and stores nothing."""
+    answer = gateway_pb2_grpc.AssistantStub(channels["gateway"]).Ask(
+        gateway_pb2.AskRequest(query="How many vacation days do employees receive?")
+    )
     stub = feedback_pb2_grpc.FeedbackStub(channels["feedback"])
-    with pytest.raises(grpc.RpcError) as error:
-        stub.Submit(feedback_pb2.SubmitRequest(interaction_id="x"))
-    assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "Feedback.Submit" in error.value.details() and "issue #7" in error.value.details()
+    given = stub.Submit(
+        feedback_pb2.SubmitRequest(
+            interaction_id=answer.interaction_id, stars=4, comment="clear",
+            categories=[feedback_pb2.FEEDBACK_CATEGORY_INCOMPLETE],
+        )
+    )  # fmt: skip
+    assert given.feedback_id
+    audit = audit_pb2_grpc.AuditStub(channels["audit"])
+
+    def received() -> dict[str, object] | None:
+        query = audit_pb2.QueryRequest(
+            interaction_id=answer.interaction_id, event_types=["io.llmops.feedback.received.v1"]
+        )
+        records = audit.Query(query).records
+        return json.loads(records[0].payload_json) if records else None
+
+    body = eventually(received)
+    assert (body["feedback_id"], body["rating"], body["categories"]) == (given.feedback_id, 0.75, ["incomplete"])
+    assert body["comment"] == "clear"  # read back through the audit log's decryption
+
+    for request, metadata, code in (
+        (feedback_pb2.SubmitRequest(interaction_id="no-such-interaction", thumbs_up=True), (), "NOT_FOUND"),
+        (feedback_pb2.SubmitRequest(interaction_id=answer.interaction_id, thumbs_up=True),
+         as_user("eve", tenant="elsewhere"), "NOT_FOUND"),
+        (feedback_pb2.SubmitRequest(interaction_id=answer.interaction_id, stars=9), (), "INVALID_ARGUMENT"),
+        (feedback_pb2.SubmitRequest(interaction_id=answer.interaction_id), (), "INVALID_ARGUMENT"),
+    ):  # fmt: skip
+        with pytest.raises(grpc.RpcError) as error:
+            stub.Submit(request, metadata=metadata)
+        assert error.value.code().name == code, error.value.details()
+    with pytest.raises(grpc.RpcError) as unbuilt:
+        stub.Evaluate(feedback_pb2.EvaluateRequest(golden_set="cpython-docs"))
+    assert unbuilt.value.code() == grpc.StatusCode.UNIMPLEMENTED and "issue #7" in (unbuilt.value.details() or "")
 
 
 def test_the_stack_writes_its_logs_per_process(stack: Stack) -> None:

@@ -1,0 +1,93 @@
+"""Feedback's domain: what a valid piece of feedback is, and the rating scale it is stored on; pure, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from llmops.errors import InvalidArgument
+
+MAX_COMMENT_CHARS = 4000
+MAX_CORRECTION_CHARS = 16_000
+
+
+class Category(StrEnum):
+    """What was wrong with an answer."""
+
+    WRONG = "wrong"
+    UNSAFE = "unsafe"
+    INCOMPLETE = "incomplete"
+    OUTDATED = "outdated"
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """What feedback may refer to: an answered question, as `interactions.v1.completed` announced it."""
+
+    interaction_id: str
+    tenant: str
+    user: str
+    prompt_name: str
+    prompt_version: int
+    model: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A person's verdict on one answer, validated."""
+
+    interaction_id: str
+    rating: float
+    """Normalised to [0, 1]: thumbs down 0, up 1; stars 1..5 → 0, 0.25, … 1."""
+    scale: str
+    """How the person rated: `thumbs` or `stars` (the raw value is recoverable from `rating`)."""
+    categories: tuple[Category, ...] = ()
+    comment: str = ""
+    corrected_answer: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def rating_from_thumbs(up: bool) -> float:
+    return 1.0 if up else 0.0
+
+
+def rating_from_stars(stars: int) -> float:
+    if not 1 <= stars <= 5:
+        raise InvalidArgument(f"stars must be 1 to 5, got {stars}")
+    return (stars - 1) / 4
+
+
+def validate_submission(
+    interaction_id: str,
+    rating: float | None,
+    scale: str,
+    categories: Sequence[str],
+    comment: str,
+    corrected_answer: str,
+) -> Submission:
+    """A submission, or INVALID_ARGUMENT naming the field to fix."""
+    if not interaction_id.strip():
+        raise InvalidArgument("interaction_id is empty; send the id the answer came with (AskResponse.interaction_id)")
+    if rating is None:
+        raise InvalidArgument("set a rating: thumbs_up (true/false) or stars (1 to 5)")
+    unknown = [c for c in categories if c not in Category.__members__.values()]
+    if unknown:
+        choices = ", ".join(c.value for c in Category)
+        raise InvalidArgument(f"categories {unknown} are not known; use {choices}")
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise InvalidArgument(f"comment has {len(comment)} characters; the limit is {MAX_COMMENT_CHARS}")
+    if len(corrected_answer) > MAX_CORRECTION_CHARS:
+        raise InvalidArgument(
+            f"corrected_answer has {len(corrected_answer)} characters; the limit is {MAX_CORRECTION_CHARS}"
+        )
+    return Submission(
+        interaction_id=interaction_id.strip(),
+        rating=rating,
+        scale=scale,
+        categories=tuple(dict.fromkeys(Category(c) for c in categories)),
+        comment=comment.strip(),
+        corrected_answer=corrected_answer.strip(),
+    )
