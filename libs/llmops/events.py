@@ -251,6 +251,26 @@ class FeedbackReceived(Event):
         return self.feedback_id
 
 
+class EvaluationCompleted(Event):
+    """A golden set ran through the gateway for one prompt version and model; its metrics and the previous run's."""
+
+    subject: ClassVar[str] = "feedback.v1.evaluated"
+    type: ClassVar[str] = "io.llmops.feedback.evaluated.v1"
+
+    evaluation_id: str
+    golden_set: str
+    golden_set_version: str
+    prompt_name: str
+    prompt_version: int
+    model: str
+    metrics: dict[str, float]
+    previous: dict[str, float] = Field(default_factory=dict)
+    requested_by: str
+
+    def idempotency_key(self) -> str:
+        return self.evaluation_id
+
+
 class DriftAlert(Event):
     """A drift detector crossed its threshold."""
 
@@ -324,6 +344,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         GuardrailsFlagged,
         GuardrailsPolicyChanged,
         FeedbackReceived,
+        EvaluationCompleted,
         DriftAlert,
         BudgetAlert,
         PromptChanged,

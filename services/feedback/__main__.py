@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
+import grpc
+
 from llmops.api.feedback.v1 import feedback_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.service import run_until_stopped
 from services.feedback import handlers
+from services.feedback.adapters.gateway import GatewayAsker
 from services.feedback.adapters.store import FeedbackStore
-from services.feedback.app import FeedbackApp
+from services.feedback.app import BUILT_IN_GOLDEN, FeedbackApp, GoldenSets
 from services.feedback.config import Settings
 from services.feedback.grpc_api import FeedbackServicer
 
@@ -26,7 +29,15 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     configure_logging(common.log_level, common.log_format)
     store = FeedbackStore(settings.resolved_db_path())
     bus = Bus.from_settings(common, "llmops/feedback")
-    app = FeedbackApp(store, bus)
+    gateway = grpc.aio.insecure_channel(settings.gateway_url)
+    golden = GoldenSets((settings.golden_dir or common.data_dir / "golden", BUILT_IN_GOLDEN))
+    app = FeedbackApp(
+        store,
+        bus,
+        asker=GatewayAsker(gateway, settings.ask_timeout_s),
+        golden_sets=golden,
+        concurrency=settings.eval_concurrency,
+    )
     handlers.register(bus, app)
     server = GrpcServer.from_settings(
         [
@@ -39,7 +50,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         settings.grpc,
     )
     await run_until_stopped(
-        "feedback", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[store.close]
+        "feedback", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[store.close, gateway.close]
     )
 
 

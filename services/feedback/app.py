@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Protocol
 
 from llmops.auth import Principal
-from llmops.errors import NotFound
-from llmops.events import Event, FeedbackReceived, InteractionCompleted
+from llmops.errors import FailedPrecondition, InvalidArgument, NotFound
+from llmops.events import EvaluationCompleted, Event, FeedbackReceived, InteractionCompleted
 from llmops.logging import get_logger
 from services.feedback.adapters.store import FeedbackStore
-from services.feedback.core import Interaction, Submission
+from services.feedback.comparison import MetricDelta, diff
+from services.feedback.core import EvaluationRun, Interaction, Submission
+from services.feedback.evaluation import Observation, evaluate
+from services.feedback.golden import GoldenSet, load_golden_set
 
 log = get_logger(__name__)
 
@@ -21,12 +28,55 @@ class Publisher(Protocol):
     async def publish(self, event: Event) -> None: ...
 
 
-class FeedbackApp:
-    """Human feedback linked to interactions; evaluation and drift build on what it stores."""
+class Asker(Protocol):
+    """Runs one question through the platform as a user would (the gateway)."""
 
-    def __init__(self, store: FeedbackStore, bus: Publisher, arrival_wait_s: float = 3.0) -> None:
+    async def ask(
+        self, principal: Principal, question: str, prompt_name: str, prompt_version: int, model: str
+    ) -> Observation: ...
+
+
+BUILT_IN_GOLDEN = Path(__file__).parent / "data" / "golden"
+_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+@dataclass(frozen=True)
+class GoldenSets:
+    """Golden sets by name: `<name>.jsonl` in the operator's folder first, then the built-in ones."""
+
+    folders: Sequence[Path] = (BUILT_IN_GOLDEN,)
+
+    def load(self, name: str) -> GoldenSet:
+        if not _SET_NAME.fullmatch(name):
+            raise InvalidArgument(
+                f"golden_set {name[:60]!r}: use letters, digits, '.', '_' and '-' (e.g. cpython-docs-v1)"
+            )
+        for folder in self.folders:
+            path = folder / f"{name}.jsonl"
+            if path.is_file():
+                return load_golden_set(path)
+        known = sorted({p.stem for folder in self.folders if folder.is_dir() for p in folder.glob("*.jsonl")})
+        raise NotFound(f"golden set {name!r} does not exist; known: {', '.join(known) or 'none'}")
+
+
+class FeedbackApp:
+    """Human feedback linked to interactions, and golden-set evaluations through the gateway."""
+
+    def __init__(
+        self,
+        store: FeedbackStore,
+        bus: Publisher,
+        *,
+        asker: Asker | None = None,
+        golden_sets: GoldenSets = GoldenSets(),
+        concurrency: int = 4,
+        arrival_wait_s: float = 3.0,
+    ) -> None:
         self.store = store
         self.bus = bus
+        self.asker = asker
+        self.golden_sets = golden_sets
+        self.concurrency = concurrency
         self.arrival_wait_s = arrival_wait_s
         """Feedback may race the interaction's own event: wait this long for it before calling the id unknown."""
 
@@ -78,3 +128,48 @@ class FeedbackApp:
             if found is not None or asyncio.get_running_loop().time() >= deadline:
                 return found
             await asyncio.sleep(0.1)
+
+    async def evaluate(
+        self, principal: Principal, golden_set: str, golden_set_version: str, prompt_name: str, prompt_version: int,
+        model: str,
+    ) -> tuple[EvaluationRun, dict[str, MetricDelta]]:  # fmt: skip
+        """Runs every golden question through the gateway for this prompt version and model; stores, publishes and
+        returns the metrics with their change from the previous run of the set for the prompt."""
+        golden = self.golden_sets.load(golden_set)
+        if golden_set_version and golden_set_version != golden.version:
+            raise FailedPrecondition(
+                f"golden set {golden_set} is at version {golden.version}, not {golden_set_version}; pin the current "
+                "version or restore the file you meant"
+            )
+        if self.asker is None:
+            raise FailedPrecondition(
+                "this feedback service has no gateway to evaluate through: set LLMOPS_FEEDBACK_GATEWAY_URL"
+            )
+        asker = self.asker
+        limit = asyncio.Semaphore(self.concurrency)
+
+        async def run(question: str) -> Observation:
+            async with limit:
+                return await asker.ask(principal, question, prompt_name, prompt_version, model)
+
+        observations = await asyncio.gather(*(run(item.question) for item in golden.items))
+        if all(o.error for o in observations):
+            # Nothing was answered (an unknown prompt version, a model not configured): not a quality result.
+            raise FailedPrecondition(f"every question of {golden_set} failed, e.g. {observations[0].error}")
+        report = evaluate(zip(golden.items, observations, strict=True))
+        previous = await self.store.last_evaluation(principal.tenant, golden_set, prompt_name)
+        run_record = EvaluationRun(
+            evaluation_id=str(uuid.uuid4()), tenant=principal.tenant, golden_set=golden_set,
+            golden_set_version=golden.version, prompt_name=prompt_name, prompt_version=prompt_version, model=model,
+            metrics=report.metrics, requested_by=principal.subject, finished_at=datetime.now(UTC),
+        )  # fmt: skip
+        await self.store.add_evaluation(run_record)
+        await self.bus.publish(
+            EvaluationCompleted(
+                tenant=principal.tenant, evaluation_id=run_record.evaluation_id, golden_set=golden_set,
+                golden_set_version=golden.version, prompt_name=prompt_name, prompt_version=prompt_version, model=model,
+                metrics=report.metrics, previous=previous.metrics if previous else {}, requested_by=principal.subject,
+            )
+        )  # fmt: skip
+        log.info("evaluation finished", golden_set=golden_set, prompt=prompt_name, version=prompt_version)
+        return run_record, diff(previous.metrics if previous else {}, report.metrics)

@@ -17,6 +17,12 @@ class Settings(BaseSettings):
 
     common: CommonSettings = Field(default_factory=CommonSettings)
     grpc: GrpcSettings = Field(default_factory=lambda: GrpcSettings(port=50057))
+    gateway_url: str = "127.0.0.1:50051"
+    """The gateway evaluations ask through (the same path users take)."""
+    ask_timeout_s: float = Field(default=120.0, gt=0)
+    eval_concurrency: int = Field(default=4, ge=1, le=64)
+    golden_dir: Path | None = None
+    """Operator golden sets (`<name>.jsonl`), searched before the built-in ones; default `<data_dir>/golden`."""
     db_path: Path | None = None
     """SQLite file of interactions and feedback; default `<data_dir>/feedback.sqlite3`."""
 

@@ -91,3 +91,19 @@ def validate_submission(
         comment=comment.strip(),
         corrected_answer=corrected_answer.strip(),
     )
+
+
+@dataclass(frozen=True)
+class EvaluationRun:
+    """One stored evaluation: which set, prompt version and model, and its aggregate metrics."""
+
+    evaluation_id: str
+    tenant: str
+    golden_set: str
+    golden_set_version: str
+    prompt_name: str
+    prompt_version: int
+    model: str
+    metrics: dict[str, float]
+    requested_by: str
+    finished_at: datetime

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from llmops.api.feedback.v1 import feedback_pb2 as pb
 from llmops.api.feedback.v1 import feedback_pb2_grpc
 from llmops.auth import principal_from_metadata
-from llmops.errors import Unimplemented
+from llmops.errors import InvalidArgument, Unimplemented
+from llmops.prompts.builtin import RAG_PROMPT
 from services.feedback.app import FeedbackApp
 from services.feedback.core import rating_from_stars, rating_from_thumbs, validate_submission
 
-EVALUATION_MISSING = "golden-set evaluation and quality reports are the next part of issue #7"
+EVALUATION_MISSING = "quality reports over production traffic are the next part of issue #7"
 _CATEGORIES = {
     pb.FEEDBACK_CATEGORY_WRONG: "wrong",
     pb.FEEDBACK_CATEGORY_UNSAFE: "unsafe",
@@ -43,7 +45,33 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServicer):
         return pb.SubmitResponse(feedback_id=await self.app.submit(principal, submission))
 
     async def Evaluate(self, request: pb.EvaluateRequest, context: grpc.aio.ServicerContext) -> pb.EvaluationReport:
-        raise Unimplemented(f"Feedback.Evaluate: {EVALUATION_MISSING}")
+        """A golden set through the gateway for one prompt version and model; metrics beside the previous run's."""
+        principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
+        if not request.golden_set.strip():
+            raise InvalidArgument("golden_set is empty; name one, e.g. cpython-docs-v1")
+        if request.prompt_version < 0:
+            raise InvalidArgument(
+                f"prompt_version must be positive (0: the production label), got {request.prompt_version}"
+            )
+        run, deltas = await self.app.evaluate(
+            principal,
+            request.golden_set.strip(),
+            request.golden_set_version.strip(),
+            request.prompt_name.strip() or RAG_PROMPT,
+            request.prompt_version,
+            request.model.strip(),
+        )
+        finished = Timestamp()
+        finished.FromDatetime(run.finished_at)
+        return pb.EvaluationReport(
+            evaluation_id=run.evaluation_id,
+            golden_set=f"{run.golden_set}@{run.golden_set_version}",
+            prompt_name=run.prompt_name,
+            prompt_version=run.prompt_version,
+            model=run.model,
+            metrics=[pb.Metric(name=d.name, value=d.current, previous=d.previous) for d in deltas.values()],
+            finished_at=finished,
+        )
 
     async def GetQualityReport(
         self, request: pb.GetQualityReportRequest, context: grpc.aio.ServicerContext

@@ -170,8 +170,8 @@ class Assistant:
 
     async def _plan(self, principal: Principal, question: Question) -> Plan | None:
         """The cache key for a question (the prompt version resolved here, so the answer uses exactly it)."""
-        if self.cache is None or question.temperature > 0:  # sampling asks for variety: never cached
-            return None
+        if self.cache is None or question.temperature > 0 or question.bypass_cache or question.prompt_version:
+            return None  # sampling asks for variety, evaluations for a fresh answer: never cached
         name = question.prompt_name or self.prompt_name
         version, _ = await self.cache.catalog.resolve(
             principal.tenant, name, label=question.prompt_label, user=principal.subject
@@ -211,7 +211,7 @@ class Assistant:
         canary = f"cnry-{secrets.token_hex(8)}" if self.guard is not None else ""
         if sources:
             pieces: list[str] = []
-            version = plan.prompt_version if plan else 0
+            version = question.prompt_version or (plan.prompt_version if plan else 0)
             async for item in self._generate(principal, question, sources, version, canary):
                 if isinstance(item, str):
                     pieces.append(item)
@@ -321,6 +321,7 @@ class Assistant:
                 max_tokens=question.max_tokens, temperature=question.temperature
             ),
             canary=canary,
+            model=question.model,
         )
         call = self.inference.GenerateStream(
             request, timeout=self.generation_timeout_s, metadata=principal_metadata(principal)

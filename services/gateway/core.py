@@ -28,6 +28,11 @@ class Question:
     """A registered prompt taking `sources` and `question`; empty = the gateway's configured one."""
     prompt_label: str = ""
     """Label to use (e.g. staging); empty = production, or the user's A/B label."""
+    prompt_version: int = 0
+    """An exact version (evaluations): overrides the label."""
+    model: str = ""
+    """An exact model (evaluations): overrides routing."""
+    bypass_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,9 @@ def validate_question(
     *,
     prompt_name: str = "",
     prompt_label: str = "",
+    prompt_version: int = 0,
+    model: str = "",
+    bypass_cache: bool = False,
 ) -> Question:
     """A question, or INVALID_ARGUMENT saying what to change."""
     text = query.strip()
@@ -84,6 +92,8 @@ def validate_question(
         raise InvalidArgument(f"parameters.max_tokens must be between 1 and {limits.max_tokens} (0 for the default)")
     if not 0.0 <= temperature <= 2.0:
         raise InvalidArgument("parameters.temperature must be between 0 and 2")
+    if prompt_version < 0:
+        raise InvalidArgument(f"prompt_version must be positive (0 picks by label), got {prompt_version}")
     return Question(
         text=text,
         dataset=dataset.strip(),
@@ -92,6 +102,9 @@ def validate_question(
         temperature=temperature,
         prompt_name=validate_name(prompt_name.strip(), "prompt_name") if prompt_name.strip() else "",
         prompt_label=validate_name(prompt_label.strip(), "prompt_label") if prompt_label.strip() else "",
+        prompt_version=prompt_version,
+        model=validate_name(model.strip(), "model") if model.strip() else "",
+        bypass_cache=bypass_cache,
     )
 
 

@@ -32,6 +32,9 @@ class AssistantServicer(gateway_pb2_grpc.AssistantServicer):
             self.limits,
             prompt_name=request.prompt_name,
             prompt_label=request.prompt_label,
+            prompt_version=request.prompt_version,
+            model=request.model,
+            bypass_cache=request.bypass_cache,
         )
 
     async def Ask(self, request: pb.AskRequest, context: grpc.aio.ServicerContext) -> pb.AskResponse:

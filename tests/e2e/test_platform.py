@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import subprocess
@@ -287,8 +288,63 @@ def test_feedback_on_an_answer_is_stored_published_and_audited_and_bad_feedback_
             stub.Submit(request, metadata=metadata)
         assert error.value.code().name == code, error.value.details()
     with pytest.raises(grpc.RpcError) as unbuilt:
-        stub.Evaluate(feedback_pb2.EvaluateRequest(golden_set="cpython-docs"))
+        stub.GetQualityReport(feedback_pb2.GetQualityReportRequest())
     assert unbuilt.value.code() == grpc.StatusCode.UNIMPLEMENTED and "issue #7" in (unbuilt.value.details() or "")
+
+
+HANDBOOK_GOLDEN = [
+    {"id": "vacation", "question": "How many vacation days do employees get each year?",
+     "expected_sources": ["kb://handbook/vacation.md"],
+     "reference_answer": "Employees receive twenty-eight vacation days per calendar year.",
+     "must_not_contain": ["thirty vacation days"]},
+    {"id": "receipts", "question": "Above which amount do expenses need a receipt?",
+     "expected_sources": ["kb://handbook/expenses.md"],
+     "reference_answer": "Receipts are required for every expense above twenty euros."},
+    {"id": "lost-laptop", "question": "Who do I tell when I lose my laptop?",
+     "expected_sources": ["kb://handbook/security.txt"],
+     "reference_answer": "Lost devices are reported to the security desk within one hour."},
+]  # fmt: skip
+
+
+def test_an_evaluation_runs_a_golden_set_through_the_gateway_and_compares_with_the_previous_run(
+    stack: Stack, channels: dict[str, grpc.Channel], ingested: dict[str, str]
+) -> None:
+    golden = Path(stack.data_dir) / "golden"
+    golden.mkdir(exist_ok=True)
+    (golden / "handbook-v1.jsonl").write_text("\n".join(json.dumps(item) for item in HANDBOOK_GOLDEN) + "\n")
+    stub = feedback_pb2_grpc.FeedbackStub(channels["feedback"])
+    request = feedback_pb2.EvaluateRequest(golden_set="handbook-v1")
+    first = stub.Evaluate(request, timeout=300)
+    metrics = {m.name: m for m in first.metrics}
+    assert metrics["items"].value == 3
+    assert metrics["hit@k"].value == 1.0 and metrics["error_rate"].value == 0.0
+    assert metrics["refusal_rate"].value == 0.0 and metrics["forbidden_phrase_rate"].value == 0.0
+    assert all(math.isnan(m.previous) for m in first.metrics)
+    assert first.prompt_name == "rag-grounded" and first.golden_set.startswith("handbook-v1@")
+
+    second = stub.Evaluate(request, timeout=300)
+    assert {m.name: m.previous for m in second.metrics}["hit@k"] == metrics["hit@k"].value
+
+    audit = audit_pb2_grpc.AuditStub(channels["audit"])
+
+    def published() -> list[str] | None:
+        query = audit_pb2.QueryRequest(event_types=["io.llmops.feedback.evaluated.v1"])
+        found = [json.loads(r.payload_json)["evaluation_id"] for r in audit.Query(query).records]
+        return found if second.evaluation_id in found else None
+
+    eventually(published)
+    cli = run_cli(stack, "eval", "handbook-v1", "--json")
+    assert cli.returncode == 0, cli.stderr
+    assert {m["name"]: m["value"] for m in json.loads(cli.stdout)["metrics"]}["hit@k"] == 1.0
+    for bad, code in (
+        (feedback_pb2.EvaluateRequest(golden_set="no-such-set"), "NOT_FOUND"),
+        (feedback_pb2.EvaluateRequest(golden_set="handbook-v1", golden_set_version="0000"), "FAILED_PRECONDITION"),
+        (feedback_pb2.EvaluateRequest(golden_set="handbook-v1", prompt_version=999), "FAILED_PRECONDITION"),
+        (feedback_pb2.EvaluateRequest(golden_set="../etc/passwd"), "INVALID_ARGUMENT"),
+    ):
+        with pytest.raises(grpc.RpcError) as error:
+            stub.Evaluate(bad, timeout=300)
+        assert error.value.code().name == code, error.value.details()
 
 
 def test_the_stack_writes_its_logs_per_process(stack: Stack) -> None:

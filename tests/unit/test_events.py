@@ -49,7 +49,7 @@ def chunked(part: int, **overrides: object) -> DocumentChunked:
 def test_every_event_has_a_unique_versioned_subject_captured_by_a_stream() -> None:
     """Subjects read <area>.v1.<name>, are unique, and each belongs to a declared stream."""
     subjects = [cls.subject for cls in EVENT_TYPES.values()]
-    assert len(subjects) == 11
+    assert len(subjects) == 12
     assert len(set(subjects)) == len(subjects)
     stream_names = {s.name for s in STREAMS}
     for subject in subjects:

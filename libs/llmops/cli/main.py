@@ -22,6 +22,7 @@ from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
 from llmops.auth import CLEARANCE_HEADER, GROUPS_HEADER
 from llmops.cli.audit import audit_app
 from llmops.cli.client import service_address
+from llmops.cli.evaluation import evaluate
 from llmops.cli.output import console, emit_json, emit_message, fail, out, rpc_error
 from llmops.cli.prompts import prompts_app
 from llmops.cli.sample import SAMPLE_DATASET, sample_documents
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 app.add_typer(audit_app, name="audit")
 app.add_typer(prompts_app, name="prompts")
+app.command("eval")(evaluate)
 INGESTIBLE = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from llmops.sqlite import Database
-from services.feedback.core import Interaction, Submission
+from services.feedback.core import EvaluationRun, Interaction, Submission
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS interactions (
@@ -33,6 +33,19 @@ CREATE TABLE IF NOT EXISTS feedback (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS feedback_by_interaction ON feedback (interaction_id);
+CREATE TABLE IF NOT EXISTS evaluations (
+    evaluation_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    golden_set TEXT NOT NULL,
+    golden_set_version TEXT NOT NULL,
+    prompt_name TEXT NOT NULL,
+    prompt_version INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    finished_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_by_set ON evaluations (tenant, golden_set, prompt_name, finished_at);
 """
 
 
@@ -86,6 +99,33 @@ class FeedbackStore:
                 "SELECT rating FROM feedback WHERE interaction_id = ? ORDER BY created_at", (interaction_id,)
             )
             return [float(r[0]) for r in rows]
+
+        return await self._database.run(read)
+
+    async def add_evaluation(self, run: EvaluationRun) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute(
+                    "INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run.evaluation_id, run.tenant, run.golden_set, run.golden_set_version, run.prompt_name,
+                     run.prompt_version, run.model, json.dumps(run.metrics), run.requested_by, _iso(run.finished_at)),
+                )  # fmt: skip
+
+        await self._database.run(write)
+
+    async def last_evaluation(self, tenant: str, golden_set: str, prompt_name: str) -> EvaluationRun | None:
+        """The latest run of a golden set for a prompt (any version): what the next run is compared with."""
+
+        def read(db: sqlite3.Connection) -> EvaluationRun | None:
+            row = db.execute(
+                "SELECT * FROM evaluations WHERE tenant = ? AND golden_set = ? AND prompt_name = ? "
+                "ORDER BY finished_at DESC LIMIT 1",
+                (tenant, golden_set, prompt_name),
+            ).fetchone()
+            if row is None:
+                return None
+            return EvaluationRun(row[0], row[1], row[2], row[3], row[4], int(row[5]), row[6], json.loads(row[7]),
+                                 row[8], datetime.fromisoformat(row[9]))  # fmt: skip
 
         return await self._database.run(read)
 

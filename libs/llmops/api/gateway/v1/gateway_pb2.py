@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from llmops.api.common.v1 import common_pb2 as llmops_dot_api_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmops/api/gateway/v1/gateway.proto\x12\x15llmops.api.gateway.v1\x1a!llmops/api/common/v1/common.proto\"\xae\x02\n\nAskRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x13\n\x0bprompt_name\x18\x04 \x01(\t\x12\x14\n\x0cprompt_label\x18\x05 \x01(\t\x12>\n\nparameters\x18\x06 \x01(\x0b\x32*.llmops.api.common.v1.GenerationParameters\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x41\n\x08metadata\x18\x08 \x03(\x0b\x32/.llmops.api.gateway.v1.AskRequest.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\\\n\x07Timings\x12\x13\n\x0bretrieve_ms\x18\x01 \x01(\x01\x12\x13\n\x0bgenerate_ms\x18\x02 \x01(\x01\x12\x15\n\rguardrails_ms\x18\x03 \x01(\x01\x12\x10\n\x08total_ms\x18\x04 \x01(\x01\"\xba\x02\n\x0b\x41skResponse\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12\x31\n\tcitations\x18\x03 \x03(\x0b\x32\x1e.llmops.api.common.v1.Citation\x12/\n\x05usage\x18\x04 \x01(\x0b\x32 .llmops.api.common.v1.TokenUsage\x12\r\n\x05model\x18\x05 \x01(\t\x12\x13\n\x0bprompt_name\x18\x06 \x01(\t\x12\x16\n\x0eprompt_version\x18\x07 \x01(\x05\x12/\n\x07timings\x18\x08 \x01(\x0b\x32\x1e.llmops.api.gateway.v1.Timings\x12\x0e\n\x06\x63\x61\x63hed\x18\t \x01(\x08\x12\"\n\x1a\x63\x61\x63hed_from_interaction_id\x18\n \x01(\t\"\x94\x01\n\x11\x41skStreamResponse\x12\x31\n\x07sources\x18\x01 \x01(\x0b\x32\x1e.llmops.api.gateway.v1.SourcesH\x00\x12\x0f\n\x05\x64\x65lta\x18\x02 \x01(\tH\x00\x12\x32\n\x04\x64one\x18\x03 \x01(\x0b\x32\".llmops.api.gateway.v1.AskResponseH\x00\x42\x07\n\x05\x65vent\"<\n\x07Sources\x12\x31\n\tcitations\x18\x01 \x03(\x0b\x32\x1e.llmops.api.common.v1.Citation2\xb5\x01\n\tAssistant\x12L\n\x03\x41sk\x12!.llmops.api.gateway.v1.AskRequest\x1a\".llmops.api.gateway.v1.AskResponse\x12Z\n\tAskStream\x12!.llmops.api.gateway.v1.AskRequest\x1a(.llmops.api.gateway.v1.AskStreamResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#llmops/api/gateway/v1/gateway.proto\x12\x15llmops.api.gateway.v1\x1a!llmops/api/common/v1/common.proto\"\xeb\x02\n\nAskRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\r\n\x05top_k\x18\x03 \x01(\x05\x12\x13\n\x0bprompt_name\x18\x04 \x01(\t\x12\x14\n\x0cprompt_label\x18\x05 \x01(\t\x12>\n\nparameters\x18\x06 \x01(\x0b\x32*.llmops.api.common.v1.GenerationParameters\x12\x12\n\nsession_id\x18\x07 \x01(\t\x12\x41\n\x08metadata\x18\x08 \x03(\x0b\x32/.llmops.api.gateway.v1.AskRequest.MetadataEntry\x12\x16\n\x0eprompt_version\x18\t \x01(\x05\x12\r\n\x05model\x18\n \x01(\t\x12\x14\n\x0c\x62ypass_cache\x18\x0b \x01(\x08\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\\\n\x07Timings\x12\x13\n\x0bretrieve_ms\x18\x01 \x01(\x01\x12\x13\n\x0bgenerate_ms\x18\x02 \x01(\x01\x12\x15\n\rguardrails_ms\x18\x03 \x01(\x01\x12\x10\n\x08total_ms\x18\x04 \x01(\x01\"\xba\x02\n\x0b\x41skResponse\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12\x31\n\tcitations\x18\x03 \x03(\x0b\x32\x1e.llmops.api.common.v1.Citation\x12/\n\x05usage\x18\x04 \x01(\x0b\x32 .llmops.api.common.v1.TokenUsage\x12\r\n\x05model\x18\x05 \x01(\t\x12\x13\n\x0bprompt_name\x18\x06 \x01(\t\x12\x16\n\x0eprompt_version\x18\x07 \x01(\x05\x12/\n\x07timings\x18\x08 \x01(\x0b\x32\x1e.llmops.api.gateway.v1.Timings\x12\x0e\n\x06\x63\x61\x63hed\x18\t \x01(\x08\x12\"\n\x1a\x63\x61\x63hed_from_interaction_id\x18\n \x01(\t\"\x94\x01\n\x11\x41skStreamResponse\x12\x31\n\x07sources\x18\x01 \x01(\x0b\x32\x1e.llmops.api.gateway.v1.SourcesH\x00\x12\x0f\n\x05\x64\x65lta\x18\x02 \x01(\tH\x00\x12\x32\n\x04\x64one\x18\x03 \x01(\x0b\x32\".llmops.api.gateway.v1.AskResponseH\x00\x42\x07\n\x05\x65vent\"<\n\x07Sources\x12\x31\n\tcitations\x18\x01 \x03(\x0b\x32\x1e.llmops.api.common.v1.Citation2\xb5\x01\n\tAssistant\x12L\n\x03\x41sk\x12!.llmops.api.gateway.v1.AskRequest\x1a\".llmops.api.gateway.v1.AskResponse\x12Z\n\tAskStream\x12!.llmops.api.gateway.v1.AskRequest\x1a(.llmops.api.gateway.v1.AskStreamResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,17 +35,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASKREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_ASKREQUEST_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_ASKREQUEST']._serialized_start=98
-  _globals['_ASKREQUEST']._serialized_end=400
-  _globals['_ASKREQUEST_METADATAENTRY']._serialized_start=353
-  _globals['_ASKREQUEST_METADATAENTRY']._serialized_end=400
-  _globals['_TIMINGS']._serialized_start=402
-  _globals['_TIMINGS']._serialized_end=494
-  _globals['_ASKRESPONSE']._serialized_start=497
-  _globals['_ASKRESPONSE']._serialized_end=811
-  _globals['_ASKSTREAMRESPONSE']._serialized_start=814
-  _globals['_ASKSTREAMRESPONSE']._serialized_end=962
-  _globals['_SOURCES']._serialized_start=964
-  _globals['_SOURCES']._serialized_end=1024
-  _globals['_ASSISTANT']._serialized_start=1027
-  _globals['_ASSISTANT']._serialized_end=1208
+  _globals['_ASKREQUEST']._serialized_end=461
+  _globals['_ASKREQUEST_METADATAENTRY']._serialized_start=414
+  _globals['_ASKREQUEST_METADATAENTRY']._serialized_end=461
+  _globals['_TIMINGS']._serialized_start=463
+  _globals['_TIMINGS']._serialized_end=555
+  _globals['_ASKRESPONSE']._serialized_start=558
+  _globals['_ASKRESPONSE']._serialized_end=872
+  _globals['_ASKSTREAMRESPONSE']._serialized_start=875
+  _globals['_ASKSTREAMRESPONSE']._serialized_end=1023
+  _globals['_SOURCES']._serialized_start=1025
+  _globals['_SOURCES']._serialized_end=1085
+  _globals['_ASSISTANT']._serialized_start=1088
+  _globals['_ASSISTANT']._serialized_end=1269
 # @@protoc_insertion_point(module_scope)

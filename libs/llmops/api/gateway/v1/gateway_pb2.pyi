@@ -51,6 +51,9 @@ class AskRequest(_message.Message):
     PARAMETERS_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    PROMPT_VERSION_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    BYPASS_CACHE_FIELD_NUMBER: _builtins.int
     query: _builtins.str
     dataset: _builtins.str
     """empty = every dataset of the tenant."""
@@ -61,6 +64,12 @@ class AskRequest(_message.Message):
     prompt_label: _builtins.str
     """empty = "production"."""
     session_id: _builtins.str
+    prompt_version: _builtins.int
+    """an exact prompt version (evaluation, debugging); 0 = by label."""
+    model: _builtins.str
+    """an exact model from the inference service's settings; empty = routed."""
+    bypass_cache: _builtins.bool
+    """answer afresh even when the semantic cache holds an answer (evaluation)."""
     @_builtins.property
     def parameters(self) -> _common_pb2.GenerationParameters: ...
     @_builtins.property
@@ -76,10 +85,13 @@ class AskRequest(_message.Message):
         parameters: _common_pb2.GenerationParameters | None = ...,
         session_id: _builtins.str = ...,
         metadata: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        prompt_version: _builtins.int = ...,
+        model: _builtins.str = ...,
+        bypass_cache: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["parameters", b"parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "metadata", b"metadata", "parameters", b"parameters", "prompt_label", b"prompt_label", "prompt_name", b"prompt_name", "query", b"query", "session_id", b"session_id", "top_k", b"top_k"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bypass_cache", b"bypass_cache", "dataset", b"dataset", "metadata", b"metadata", "model", b"model", "parameters", b"parameters", "prompt_label", b"prompt_label", "prompt_name", b"prompt_name", "prompt_version", b"prompt_version", "query", b"query", "session_id", b"session_id", "top_k", b"top_k"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
