@@ -222,7 +222,7 @@ class EmbeddingDrift:
         position = self._position
         self._position += 1
         if self._reference is None:
-            self._learning.append(vector)
+            self._learning.append(vector.copy())  # the caller may reuse its buffer
             if len(self._learning) == self.reference_size:
                 start = position + 1 - self.reference_size
                 self._start(np.stack(self._learning), Window("reference", start, position + 1, self.reference_size))
@@ -375,16 +375,15 @@ def page_hinkley_threshold(
 
         theta = _solve(log_mgf, 0.0)
 
-    def run_length(b: float) -> float:
-        return (math.expm1(theta * b) - theta * b) / (theta * delta)
-
-    threshold = _solve(lambda b: run_length(b) - arl0, 0.0) - SIEGMUND_OVERSHOOT * sigma
+    # Solved for u = θB, which stays small whatever the metric's units.
+    u = _solve(lambda u: math.expm1(u) - u - arl0 * theta * delta, 0.0)
+    threshold = u / theta - SIEGMUND_OVERSHOOT * sigma
     _require(threshold > 0, f"arl0={arl0} is too short for delta={delta}; ask for a longer run length")
     return threshold
 
 
 def _solve(increasing: Callable[[float], float], low: float) -> float:
-    """The root above `low` of a function negative just above `low` and increasing to +∞ (bisection)."""
+    """Where a function negative from `low` to its root and non-negative beyond turns non-negative (bisection)."""
     high = 1.0
     while increasing(high) < 0:
         low, high = high, high * 2
