@@ -13,7 +13,6 @@ from llmops.events import DriftAlert
 from services.feedback.drift import (
     Alarm,
     Direction,
-    EmbeddingDrift,
     Example,
     PageHinkley,
     SpikeDetector,
@@ -22,6 +21,7 @@ from services.feedback.drift import (
     page_hinkley_threshold,
     spike_threshold,
 )
+from services.feedback.embedding_drift import EmbeddingDrift
 
 pytestmark = pytest.mark.unit
 
