@@ -157,6 +157,27 @@ class Policy(BaseModel):
 DEFAULT_POLICY = Policy(policy_id="default", version=1)
 
 
+def _best_effort_identity(text: str, fallback_id: str) -> Policy:
+    """Who a rejected file was meant for (tenant, application, id, version), as far as its YAML says."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    fields = data if isinstance(data, dict) else {}
+
+    def text_field(name: str, default: str) -> str:
+        value = fields.get(name)
+        return value if isinstance(value, str) and value else default
+
+    version = fields.get("version")
+    return Policy.model_construct(
+        policy_id=text_field("policy_id", fallback_id),
+        version=version if isinstance(version, int) and not isinstance(version, bool) else 0,
+        tenant=text_field("tenant", ANY),
+        application=text_field("application", ANY),
+    )
+
+
 def _change(source: str, digest: str, outcome: str, policy: Policy, error: str = "") -> PolicyChange:
     return PolicyChange(
         source, digest, outcome, policy.policy_id, policy.version, policy.tenant, policy.application, error
@@ -229,7 +250,7 @@ class PolicySet:
                 self.errors[str(path)] = str(exc)
                 rejected.append(str(exc))
                 log.error("policy rejected; the previous version stays active", error=str(exc))  # noqa: TRY400
-                named = policy or Policy.model_construct(policy_id=path.stem, version=0)
+                named = policy or _best_effort_identity(text, path.stem)
                 self.changes.append(_change(str(path), digest, "rejected", named, str(exc)))
             else:
                 self.errors.pop(str(path), None)
