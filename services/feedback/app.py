@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -16,7 +16,7 @@ from llmops.errors import FailedPrecondition, InvalidArgument, NotFound
 from llmops.events import EvaluationCompleted, Event, FeedbackReceived, InteractionCompleted
 from llmops.logging import get_logger
 from services.feedback.adapters.store import FeedbackStore
-from services.feedback.comparison import MetricDelta, diff
+from services.feedback.comparison import DEFAULT_TOLERANCES, GateFailure, MetricDelta, Tolerance, diff, gate
 from services.feedback.core import EvaluationRun, Interaction, Submission
 from services.feedback.evaluation import Observation, evaluate
 from services.feedback.golden import GoldenSet, load_golden_set
@@ -37,6 +37,19 @@ class Asker(Protocol):
 
 
 BUILT_IN_GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
+@dataclass(frozen=True)
+class PromotionVerdict:
+    """Whether a prompt version may become production, and why (not)."""
+
+    allowed: bool
+    reason: str
+    failures: list[GateFailure] = field(default_factory=list)
+    candidate_evaluation: EvaluationRun | None = None
+    production_evaluation: EvaluationRun | None = None
+
+
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -70,6 +83,7 @@ class FeedbackApp:
         asker: Asker | None = None,
         golden_sets: GoldenSets = GoldenSets(),
         concurrency: int = 4,
+        tolerances: Mapping[str, Tolerance | float] = DEFAULT_TOLERANCES,
         arrival_wait_s: float = 3.0,
     ) -> None:
         self.store = store
@@ -77,6 +91,7 @@ class FeedbackApp:
         self.asker = asker
         self.golden_sets = golden_sets
         self.concurrency = concurrency
+        self.tolerances = tolerances
         self.arrival_wait_s = arrival_wait_s
         """Feedback may race the interaction's own event: wait this long for it before calling the id unknown."""
 
@@ -173,3 +188,37 @@ class FeedbackApp:
         )  # fmt: skip
         log.info("evaluation finished", golden_set=golden_set, prompt=prompt_name, version=prompt_version)
         return run_record, diff(previous.metrics if previous else {}, report.metrics)
+
+    async def check_promotion(
+        self, principal: Principal, prompt_name: str, candidate: int, production: int, golden_set: str
+    ) -> PromotionVerdict:
+        """May `candidate` take the production label? Judged on both versions' latest evaluations on the set."""
+        if candidate <= 0:
+            raise InvalidArgument(f"candidate_version must be positive, got {candidate}")
+        self.golden_sets.load(golden_set)  # an unknown set is the caller's mistake, not a refusal
+        tenant = principal.tenant
+        mine = await self.store.last_evaluation(tenant, golden_set, prompt_name, candidate)
+        if mine is None:
+            return PromotionVerdict(
+                False,
+                f"{prompt_name} v{candidate} has no evaluation on {golden_set}; run `llmops eval {golden_set} "
+                f"--prompt {prompt_name} --version {candidate}` first",
+            )
+        if production <= 0 or production == candidate:
+            return PromotionVerdict(True, "no production version to compare with", candidate_evaluation=mine)
+        theirs = await self.store.last_evaluation(tenant, golden_set, prompt_name, production)
+        if theirs is None:
+            return PromotionVerdict(
+                False,
+                f"production {prompt_name} v{production} has no evaluation on {golden_set} to compare with; run "
+                f"`llmops eval {golden_set} --prompt {prompt_name} --version {production}`",
+                candidate_evaluation=mine,
+            )
+        failures = gate(mine.metrics, theirs.metrics, self.tolerances)
+        if failures:
+            worse = "; ".join(str(f) for f in failures)
+            return PromotionVerdict(
+                False, f"v{candidate} is worse than production v{production} on {golden_set}: {worse}", failures,
+                mine, theirs,
+            )  # fmt: skip
+        return PromotionVerdict(True, f"v{candidate} is not worse than v{production} on {golden_set}", [], mine, theirs)

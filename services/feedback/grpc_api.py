@@ -73,6 +73,35 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServicer):
             finished_at=finished,
         )
 
+    async def CheckPromotion(
+        self, request: pb.CheckPromotionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PromotionVerdict:
+        """Whether a prompt version may become production (its evaluation not worse than production's)."""
+        principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
+        if not request.golden_set.strip() or not request.prompt_name.strip():
+            raise InvalidArgument("prompt_name and golden_set are required")
+        verdict = await self.app.check_promotion(
+            principal,
+            request.prompt_name.strip(),
+            request.candidate_version,
+            request.production_version,
+            request.golden_set.strip(),
+        )
+        return pb.PromotionVerdict(
+            allowed=verdict.allowed,
+            reason=verdict.reason,
+            failures=[
+                pb.GateFailure(
+                    metric=f.metric, candidate=f.candidate, production=f.production, allowed_change=f.allowed
+                )
+                for f in verdict.failures
+            ],
+            candidate_evaluation_id=verdict.candidate_evaluation.evaluation_id if verdict.candidate_evaluation else "",
+            production_evaluation_id=(
+                verdict.production_evaluation.evaluation_id if verdict.production_evaluation else ""
+            ),
+        )
+
     async def GetQualityReport(
         self, request: pb.GetQualityReportRequest, context: grpc.aio.ServicerContext
     ) -> pb.QualityReport:

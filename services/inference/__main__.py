@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
+import grpc
 from nats.js.api import StorageType
 
 from llmops.api.inference.v1 import inference_pb2_grpc
@@ -15,6 +16,7 @@ from llmops.prompts.store import PromptCatalog, open_prompt_store
 from llmops.service import PeriodicTask, run_until_stopped
 from services.inference.adapters import budget_store
 from services.inference.adapters.budget_store import BudgetStore
+from services.inference.adapters.promotion import FeedbackPromotionGate
 from services.inference.adapters.tokenizer import token_counter
 from services.inference.adapters.triton import TritonGenerator
 from services.inference.app import BudgetGuard, Inference, Model
@@ -71,7 +73,9 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     bus = Bus.from_settings(common, "llmops/inference")
     store = open_prompt_store(bus, common.stream_replicas)
     catalog = PromptCatalog(store)
-    registry = PromptRegistry(store, bus, models=list(models))
+    gate_channel = grpc.aio.insecure_channel(settings.promotion_gate_url) if settings.promotion_gate_url else None
+    gate = FeedbackPromotionGate(gate_channel, settings.promotion_golden_set) if gate_channel else None
+    registry = PromptRegistry(store, bus, models=list(models), gate=gate)
     budgets = BudgetStore(
         lambda: bus.broker.key_value(
             budget_store.BUCKET,
@@ -112,6 +116,8 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     async def close_generators() -> None:
         for generator in generators.values():
             await generator.close()
+        if gate_channel is not None:
+            await gate_channel.close()
 
     await run_until_stopped(
         "inference",

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     grpc: GrpcSettings = Field(default_factory=lambda: GrpcSettings(port=50055))
     triton_url: str = "127.0.0.1:8001"
     """The single model's Triton endpoint, when `models` is not set."""
+    promotion_gate_url: str = ""
+    """The feedback service: when set, moving `production` to a version needs its evaluation to be not worse than
+    production's on `promotion_golden_set` (rollbacks are never gated)."""
+    promotion_golden_set: str = "cpython-docs-v1"
     model_name: str = ENSEMBLE_MODEL
     """The single model's Triton model name, when `models` is not set."""
     served_model: str = "SmolLM2-135M-Instruct"

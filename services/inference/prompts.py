@@ -18,6 +18,7 @@ from llmops.errors import InvalidArgument, NotFound
 from llmops.events import PromptChange, PromptChanged, utcnow
 from llmops.prompts.builtin import builtin_prompts, seeded_head
 from llmops.prompts.core import (
+    PRODUCTION,
     SHARED_TENANT,
     ModelParameters,
     PromptHead,
@@ -54,6 +55,14 @@ class Draft:
     labels: Sequence[str] = ()
 
 
+class PromotionGate(Protocol):
+    """Decides whether a version may take the production label (its evaluation against production's)."""
+
+    async def check(self, principal: Principal, name: str, candidate: int, production: int) -> None:
+        """Returns when the move is allowed; raises FailedPrecondition saying which metric failed, or Unavailable."""
+        ...
+
+
 class PromptRegistry:
     """Versioned, labelled prompts per tenant."""
 
@@ -63,12 +72,15 @@ class PromptRegistry:
         bus: Publisher,
         clock: Callable[[], datetime] = utcnow,
         models: Collection[str] = (),
+        gate: PromotionGate | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.clock = clock
         self.models = models
         """Configured model names a version may pin; empty = not checked."""
+        self.gate = gate
+        """Consulted before `production` moves to another version (not on rollback: going back is always allowed)."""
 
     async def seed_builtins(self) -> None:
         """Puts the built-in prompts in the shared namespace (idempotent; every replica runs it at start)."""
@@ -139,6 +151,11 @@ class PromptRegistry:
         if version <= 0:
             raise InvalidArgument("version must be positive; list versions with `llmops prompts versions NAME`")
         target = await self.store.version(tenant, name, version)
+        if label == PRODUCTION and self.gate is not None:
+            current = (await self.store.head(tenant, name)).label_version(PRODUCTION) or 0
+            if current != version:
+                # Checked before the compare-and-set: a concurrent promotion in between is itself gated.
+                await self.gate.check(principal, name, version, current)
 
         def change(head: PromptHead) -> tuple[PromptHead, tuple[PromptHead, int | None]]:
             updated, previous = move_label(head, label, version)

@@ -113,14 +113,21 @@ class FeedbackStore:
 
         await self._database.run(write)
 
-    async def last_evaluation(self, tenant: str, golden_set: str, prompt_name: str) -> EvaluationRun | None:
-        """The latest run of a golden set for a prompt (any version): what the next run is compared with."""
+    async def last_evaluation(
+        self, tenant: str, golden_set: str, prompt_name: str, prompt_version: int | None = None
+    ) -> EvaluationRun | None:
+        """The latest run of a golden set for a prompt (of one version, or any): what the next run is compared
+        with, and what a promotion is judged on."""
 
         def read(db: sqlite3.Connection) -> EvaluationRun | None:
+            version_filter = "" if prompt_version is None else " AND prompt_version = ?"
+            args: tuple[object, ...] = (tenant, golden_set, prompt_name)
+            if prompt_version is not None:
+                args = (*args, prompt_version)
             row = db.execute(
-                "SELECT * FROM evaluations WHERE tenant = ? AND golden_set = ? AND prompt_name = ? "
-                "ORDER BY finished_at DESC LIMIT 1",
-                (tenant, golden_set, prompt_name),
+                "SELECT * FROM evaluations WHERE tenant = ? AND golden_set = ? AND prompt_name = ?"  # noqa: S608
+                f"{version_filter} ORDER BY finished_at DESC LIMIT 1",
+                args,
             ).fetchone()
             if row is None:
                 return None

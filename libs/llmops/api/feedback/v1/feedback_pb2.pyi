@@ -243,3 +243,93 @@ class QualityReport(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QualityReport: _TypeAlias = QualityReport  # noqa: Y015
+
+@_typing.final
+class CheckPromotionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROMPT_NAME_FIELD_NUMBER: _builtins.int
+    CANDIDATE_VERSION_FIELD_NUMBER: _builtins.int
+    PRODUCTION_VERSION_FIELD_NUMBER: _builtins.int
+    GOLDEN_SET_FIELD_NUMBER: _builtins.int
+    prompt_name: _builtins.str
+    candidate_version: _builtins.int
+    production_version: _builtins.int
+    """0 = no production version yet."""
+    golden_set: _builtins.str
+    def __init__(
+        self,
+        *,
+        prompt_name: _builtins.str = ...,
+        candidate_version: _builtins.int = ...,
+        production_version: _builtins.int = ...,
+        golden_set: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_version", b"candidate_version", "golden_set", b"golden_set", "production_version", b"production_version", "prompt_name", b"prompt_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckPromotionRequest: _TypeAlias = CheckPromotionRequest  # noqa: Y015
+
+@_typing.final
+class GateFailure(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    CANDIDATE_FIELD_NUMBER: _builtins.int
+    PRODUCTION_FIELD_NUMBER: _builtins.int
+    ALLOWED_CHANGE_FIELD_NUMBER: _builtins.int
+    metric: _builtins.str
+    candidate: _builtins.float
+    production: _builtins.float
+    allowed_change: _builtins.float
+    def __init__(
+        self,
+        *,
+        metric: _builtins.str = ...,
+        candidate: _builtins.float = ...,
+        production: _builtins.float = ...,
+        allowed_change: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_change", b"allowed_change", "candidate", b"candidate", "metric", b"metric", "production", b"production"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GateFailure: _TypeAlias = GateFailure  # noqa: Y015
+
+@_typing.final
+class PromotionVerdict(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ALLOWED_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    FAILURES_FIELD_NUMBER: _builtins.int
+    CANDIDATE_EVALUATION_ID_FIELD_NUMBER: _builtins.int
+    PRODUCTION_EVALUATION_ID_FIELD_NUMBER: _builtins.int
+    allowed: _builtins.bool
+    reason: _builtins.str
+    """why not, in words a person can act on."""
+    candidate_evaluation_id: _builtins.str
+    production_evaluation_id: _builtins.str
+    @_builtins.property
+    def failures(self) -> _containers.RepeatedCompositeFieldContainer[Global___GateFailure]: ...
+    def __init__(
+        self,
+        *,
+        allowed: _builtins.bool = ...,
+        reason: _builtins.str = ...,
+        failures: _abc.Iterable[Global___GateFailure] | None = ...,
+        candidate_evaluation_id: _builtins.str = ...,
+        production_evaluation_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed", b"allowed", "candidate_evaluation_id", b"candidate_evaluation_id", "failures", b"failures", "production_evaluation_id", b"production_evaluation_id", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromotionVerdict: _TypeAlias = PromotionVerdict  # noqa: Y015

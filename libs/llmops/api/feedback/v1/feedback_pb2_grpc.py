@@ -49,6 +49,11 @@ class FeedbackStub:
                 request_serializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.GetQualityReportRequest.SerializeToString,
                 response_deserializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.QualityReport.FromString,
                 _registered_method=True)
+        self.CheckPromotion = channel.unary_unary(
+                '/llmops.api.feedback.v1.Feedback/CheckPromotion',
+                request_serializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.CheckPromotionRequest.SerializeToString,
+                response_deserializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.PromotionVerdict.FromString,
+                _registered_method=True)
 
 
 class FeedbackServicer:
@@ -72,6 +77,14 @@ class FeedbackServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckPromotion(self, request, context):
+        """Whether a prompt version may take the production label: its latest evaluation on the golden set is not
+        worse than production's beyond the configured tolerances (the inference service asks before moving it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -89,6 +102,11 @@ def add_FeedbackServicer_to_server(servicer, server):
                     servicer.GetQualityReport,
                     request_deserializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.GetQualityReportRequest.FromString,
                     response_serializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.QualityReport.SerializeToString,
+            ),
+            'CheckPromotion': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckPromotion,
+                    request_deserializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.CheckPromotionRequest.FromString,
+                    response_serializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.PromotionVerdict.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -172,6 +190,33 @@ class Feedback:
             '/llmops.api.feedback.v1.Feedback/GetQualityReport',
             llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.GetQualityReportRequest.SerializeToString,
             llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.QualityReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckPromotion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmops.api.feedback.v1.Feedback/CheckPromotion',
+            llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.CheckPromotionRequest.SerializeToString,
+            llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.PromotionVerdict.FromString,
             options,
             channel_credentials,
             insecure,

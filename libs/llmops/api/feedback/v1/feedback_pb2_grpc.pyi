@@ -34,6 +34,10 @@ class FeedbackStub:
     Submit: _grpc.UnaryUnaryMultiCallable[_feedback_pb2.SubmitRequest, _feedback_pb2.SubmitResponse]
     Evaluate: _grpc.UnaryUnaryMultiCallable[_feedback_pb2.EvaluateRequest, _feedback_pb2.EvaluationReport]
     GetQualityReport: _grpc.UnaryUnaryMultiCallable[_feedback_pb2.GetQualityReportRequest, _feedback_pb2.QualityReport]
+    CheckPromotion: _grpc.UnaryUnaryMultiCallable[_feedback_pb2.CheckPromotionRequest, _feedback_pb2.PromotionVerdict]
+    """Whether a prompt version may take the production label: its latest evaluation on the golden set is not
+    worse than production's beyond the configured tolerances (the inference service asks before moving it).
+    """
 
 @_typing.type_check_only
 class FeedbackAsyncStub(FeedbackStub):
@@ -41,6 +45,10 @@ class FeedbackAsyncStub(FeedbackStub):
     Submit: _aio.UnaryUnaryMultiCallable[_feedback_pb2.SubmitRequest, _feedback_pb2.SubmitResponse]  # type: ignore[assignment]
     Evaluate: _aio.UnaryUnaryMultiCallable[_feedback_pb2.EvaluateRequest, _feedback_pb2.EvaluationReport]  # type: ignore[assignment]
     GetQualityReport: _aio.UnaryUnaryMultiCallable[_feedback_pb2.GetQualityReportRequest, _feedback_pb2.QualityReport]  # type: ignore[assignment]
+    CheckPromotion: _aio.UnaryUnaryMultiCallable[_feedback_pb2.CheckPromotionRequest, _feedback_pb2.PromotionVerdict]  # type: ignore[assignment]
+    """Whether a prompt version may take the production label: its latest evaluation on the golden set is not
+    worse than production's beyond the configured tolerances (the inference service asks before moving it).
+    """
 
 class FeedbackServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -63,5 +71,15 @@ class FeedbackServicer(metaclass=_abc_1.ABCMeta):
         request: _feedback_pb2.GetQualityReportRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_feedback_pb2.QualityReport, _abc.Awaitable[_feedback_pb2.QualityReport]]: ...
+
+    @_abc_1.abstractmethod
+    def CheckPromotion(
+        self,
+        request: _feedback_pb2.CheckPromotionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_feedback_pb2.PromotionVerdict, _abc.Awaitable[_feedback_pb2.PromotionVerdict]]:
+        """Whether a prompt version may take the production label: its latest evaluation on the golden set is not
+        worse than production's beyond the configured tolerances (the inference service asks before moving it).
+        """
 
 def add_FeedbackServicer_to_server(servicer: FeedbackServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
