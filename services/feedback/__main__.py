@@ -9,6 +9,7 @@ import grpc
 
 from llmops.api.feedback.v1 import feedback_pb2_grpc
 from llmops.bus import Bus
+from llmops.embedding_client import GrpcEmbedder
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.service import run_until_stopped
@@ -18,6 +19,7 @@ from services.feedback.adapters.store import FeedbackStore
 from services.feedback.app import BUILT_IN_GOLDEN, FeedbackApp, GoldenSets
 from services.feedback.config import Settings
 from services.feedback.grpc_api import FeedbackServicer
+from services.feedback.monitoring import Monitor
 
 SERVICE_NAME = "llmops.api.feedback.v1.Feedback"
 
@@ -31,12 +33,15 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     bus = Bus.from_settings(common, "llmops/feedback")
     gateway = grpc.aio.insecure_channel(settings.gateway_url)
     golden = GoldenSets((settings.golden_dir or common.data_dir / "golden", BUILT_IN_GOLDEN))
+    embeddings = grpc.aio.insecure_channel(settings.embedding_url) if settings.embedding_url else None
+    monitor = Monitor(bus.publish, embedder=GrpcEmbedder(embeddings, 10.0) if embeddings else None)
     app = FeedbackApp(
         store,
         bus,
         asker=GatewayAsker(gateway, settings.ask_timeout_s),
         golden_sets=golden,
         concurrency=settings.eval_concurrency,
+        monitor=monitor,
     )
     handlers.register(bus, app)
     server = GrpcServer.from_settings(
@@ -50,7 +55,12 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         settings.grpc,
     )
     await run_until_stopped(
-        "feedback", server, bus, grace_s=settings.grpc.grace_s, stopped=stopped, on_stop=[store.close, gateway.close]
+        "feedback",
+        server,
+        bus,
+        grace_s=settings.grpc.grace_s,
+        stopped=stopped,
+        on_stop=[store.close, gateway.close, *([embeddings.close] if embeddings else [])],
     )
 
 

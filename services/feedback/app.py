@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from services.feedback.comparison import DEFAULT_TOLERANCES, GateFailure, Metric
 from services.feedback.core import EvaluationRun, Interaction, Submission
 from services.feedback.evaluation import Observation, evaluate
 from services.feedback.golden import GoldenSet, load_golden_set
+from services.feedback.monitoring import Monitor
 
 log = get_logger(__name__)
 
@@ -84,6 +85,7 @@ class FeedbackApp:
         golden_sets: GoldenSets = GoldenSets(),
         concurrency: int = 4,
         tolerances: Mapping[str, Tolerance | float] = DEFAULT_TOLERANCES,
+        monitor: Monitor | None = None,
         arrival_wait_s: float = 3.0,
     ) -> None:
         self.store = store
@@ -92,6 +94,7 @@ class FeedbackApp:
         self.golden_sets = golden_sets
         self.concurrency = concurrency
         self.tolerances = tolerances
+        self.monitor = monitor
         self.arrival_wait_s = arrival_wait_s
         """Feedback may race the interaction's own event: wait this long for it before calling the id unknown."""
 
@@ -107,6 +110,7 @@ class FeedbackApp:
                 occurred_at=event.occurred_at,
             )
         )
+        await self._watch(self.monitor.on_interaction(event) if self.monitor else None)
 
     async def submit(self, principal: Principal, submission: Submission) -> str:
         """Stores the feedback and publishes `feedback.v1.received`; the feedback id."""
@@ -134,7 +138,18 @@ class FeedbackApp:
             )
         )
         log.info("feedback received", interaction_id=submission.interaction_id, rating=submission.rating)
+        if self.monitor is not None:
+            await self._watch(self.monitor.on_feedback(principal.tenant, submission.rating, submission.interaction_id))
         return feedback_id
+
+    async def _watch(self, step: Awaitable[object] | None) -> None:
+        """Monitoring is best effort: a detector or embedding failure is logged, never fails the caller."""
+        if step is None:
+            return
+        try:
+            await step
+        except Exception:  # noqa: BLE001 - the feedback or interaction is already stored
+            log.exception("drift monitoring failed")
 
     async def _interaction(self, interaction_id: str) -> Interaction | None:
         deadline = asyncio.get_running_loop().time() + self.arrival_wait_s

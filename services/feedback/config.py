@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     """The gateway evaluations ask through (the same path users take)."""
     ask_timeout_s: float = Field(default=120.0, gt=0)
     eval_concurrency: int = Field(default=4, ge=1, le=64)
+    embedding_url: str = ""
+    """The embedding service, to watch query drift (MMD over query embeddings); empty: latency, cost and feedback
+    drift only."""
     golden_dir: Path | None = None
     """Operator golden sets (`<name>.jsonl`), searched before the built-in ones; default `<data_dir>/golden`."""
     db_path: Path | None = None

@@ -115,6 +115,7 @@ class Stack:
             "LLMOPS_GATEWAY_GUARDRAILS_URL": e.grpc["guardrails"],
             "LLMOPS_GUARDRAILS_EMBEDDING_URL": e.grpc["embedding"],
             "LLMOPS_FEEDBACK_GATEWAY_URL": e.grpc["gateway"],
+            "LLMOPS_FEEDBACK_EMBEDDING_URL": e.grpc["embedding"],
             "HF_HUB_OFFLINE": "1",
             **self.extra_env,
         }

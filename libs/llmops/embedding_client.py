@@ -1,4 +1,4 @@
-"""The embedding service as the guardrails' topic matcher sees it: texts in, vectors out."""
+"""A client of the embedding service for other services (topic matching, query drift): texts in, vectors out."""
 
 from __future__ import annotations
 
@@ -24,5 +24,5 @@ class GrpcEmbedder:
                 timeout=self._timeout_s,
             )
         except grpc.aio.AioRpcError as exc:
-            raise Unavailable(f"topic matching needs the embedding service, which answered {exc.code().name}") from exc
+            raise Unavailable(f"the embedding service answered {exc.code().name}: {exc.details()}") from exc
         return [list(v.values) for v in response.vectors]
