@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from datetime import timedelta
 
 import grpc
 
@@ -15,6 +16,7 @@ from llmops.logging import configure_logging
 from llmops.service import run_until_stopped
 from services.feedback import handlers
 from services.feedback.adapters.gateway import GatewayAsker
+from services.feedback.adapters.prompts import GrpcPromptRoller
 from services.feedback.adapters.store import FeedbackStore
 from services.feedback.app import BUILT_IN_GOLDEN, FeedbackApp, GoldenSets
 from services.feedback.config import Settings
@@ -34,6 +36,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     gateway = grpc.aio.insecure_channel(settings.gateway_url)
     golden = GoldenSets((settings.golden_dir or common.data_dir / "golden", BUILT_IN_GOLDEN))
     embeddings = grpc.aio.insecure_channel(settings.embedding_url) if settings.embedding_url else None
+    inference = grpc.aio.insecure_channel(settings.inference_url) if settings.inference_url else None
     monitor = Monitor(bus.publish, embedder=GrpcEmbedder(embeddings, 10.0) if embeddings else None)
     app = FeedbackApp(
         store,
@@ -42,6 +45,8 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         golden_sets=golden,
         concurrency=settings.eval_concurrency,
         monitor=monitor,
+        roller=GrpcPromptRoller(inference) if inference else None,
+        rollback_window=timedelta(hours=settings.rollback_window_h),
     )
     handlers.register(bus, app)
     server = GrpcServer.from_settings(
@@ -60,7 +65,12 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         bus,
         grace_s=settings.grpc.grace_s,
         stopped=stopped,
-        on_stop=[store.close, gateway.close, *([embeddings.close] if embeddings else [])],
+        on_stop=[
+            store.close,
+            gateway.close,
+            *([embeddings.close] if embeddings else []),
+            *([inference.close] if inference else []),
+        ],
     )
 
 

@@ -7,26 +7,41 @@ import re
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 from llmops.auth import Principal
 from llmops.errors import FailedPrecondition, InvalidArgument, NotFound
-from llmops.events import EvaluationCompleted, Event, FeedbackReceived, InteractionCompleted
+from llmops.events import (
+    EvaluationCompleted,
+    Event,
+    FeedbackReceived,
+    InteractionCompleted,
+    PromptChange,
+    PromptChanged,
+)
 from llmops.logging import get_logger
+from llmops.prompts.core import PRODUCTION
 from services.feedback.adapters.store import FeedbackStore
 from services.feedback.comparison import DEFAULT_TOLERANCES, GateFailure, MetricDelta, Tolerance, diff, gate
 from services.feedback.core import EvaluationRun, Interaction, Submission
 from services.feedback.evaluation import Observation, evaluate
 from services.feedback.golden import GoldenSet, load_golden_set
 from services.feedback.monitoring import Monitor
+from services.feedback.rollback import Promotion, RecentPromotions
 
 log = get_logger(__name__)
 
 
 class Publisher(Protocol):
     async def publish(self, event: Event) -> None: ...
+
+
+class PromptRoller(Protocol):
+    """Moves a prompt label back (the inference service's registry)."""
+
+    async def roll_back(self, tenant: str, name: str, label: str, reason: str) -> int: ...
 
 
 class Asker(Protocol):
@@ -86,6 +101,8 @@ class FeedbackApp:
         concurrency: int = 4,
         tolerances: Mapping[str, Tolerance | float] = DEFAULT_TOLERANCES,
         monitor: Monitor | None = None,
+        roller: PromptRoller | None = None,
+        rollback_window: timedelta = timedelta(hours=24),
         arrival_wait_s: float = 3.0,
     ) -> None:
         self.store = store
@@ -95,6 +112,9 @@ class FeedbackApp:
         self.concurrency = concurrency
         self.tolerances = tolerances
         self.monitor = monitor
+        self.roller = roller
+        """With a monitor: a quality alarm on a recently promoted version rolls `production` back."""
+        self.promotions = RecentPromotions.within(rollback_window)
         self.arrival_wait_s = arrival_wait_s
         """Feedback may race the interaction's own event: wait this long for it before calling the id unknown."""
 
@@ -139,8 +159,37 @@ class FeedbackApp:
         )
         log.info("feedback received", interaction_id=submission.interaction_id, rating=submission.rating)
         if self.monitor is not None:
-            await self._watch(self.monitor.on_feedback(principal.tenant, submission.rating, submission.interaction_id))
+            await self._watch(self._quality(interaction, submission))
         return feedback_id
+
+    async def on_prompt_changed(self, event: PromptChanged) -> None:
+        """Remembers production moves (the candidates for automatic rollback)."""
+        if event.label != PRODUCTION:
+            return
+        if event.change == PromptChange.LABEL_MOVED and event.previous_version:
+            self.promotions.promoted(
+                Promotion(event.tenant, event.name, event.version, event.previous_version, event.occurred_at)
+            )
+        elif event.change == PromptChange.ROLLED_BACK:
+            self.promotions.rolled_back(event.tenant, event.name)
+
+    async def _quality(self, interaction: Interaction, submission: Submission) -> None:
+        assert self.monitor is not None  # checked by the caller
+        tenant, name = interaction.tenant, interaction.prompt_name
+        alarm = await self.monitor.on_feedback(tenant, name, submission.rating, submission.interaction_id)
+        if alarm is None or self.roller is None:
+            return
+        promotion = self.promotions.to_undo(tenant, name, interaction.prompt_version, datetime.now(UTC))
+        if promotion is None:
+            return
+        before, after = (float(alarm.details.get(k, float("nan"))) for k in ("before_mean", "after_mean"))
+        reason = (
+            f"automatic rollback: feedback score on {name} v{promotion.version} dropped ({before:.2f} → {after:.2f}, "
+            f"Page-Hinkley {alarm.statistic:.2f} > {alarm.threshold:.2f}) after it became production"
+        )
+        now_at = await self.roller.roll_back(tenant, name, PRODUCTION, reason)
+        self.promotions.rolled_back(tenant, name)
+        log.warning("prompt rolled back", prompt=name, from_version=promotion.version, to_version=now_at)
 
     async def _watch(self, step: Awaitable[object] | None) -> None:
         """Monitoring is best effort: a detector or embedding failure is logged, never fails the caller."""

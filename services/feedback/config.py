@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     """The gateway evaluations ask through (the same path users take)."""
     ask_timeout_s: float = Field(default=120.0, gt=0)
     eval_concurrency: int = Field(default=4, ge=1, le=64)
+    inference_url: str = ""
+    """The inference service's prompt registry: when set, a quality alarm on a prompt version that took
+    `production` within `rollback_window_h` rolls the label back (automatic rollback)."""
+    rollback_window_h: float = Field(default=24.0, gt=0)
     embedding_url: str = ""
     """The embedding service, to watch query drift (MMD over query embeddings); empty: latency, cost and feedback
     drift only."""

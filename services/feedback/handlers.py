@@ -1,9 +1,9 @@
-"""Feedback's bus consumers: the interactions feedback may refer to."""
+"""Feedback's bus consumers: the interactions feedback may refer to, and production moves of prompts."""
 
 from __future__ import annotations
 
 from llmops.bus import Bus, EventContext
-from llmops.events import InteractionCompleted
+from llmops.events import InteractionCompleted, PromptChanged
 from services.feedback.app import FeedbackApp
 
 
@@ -13,4 +13,8 @@ def register(bus: Bus, app: FeedbackApp) -> None:
     async def remember(event: InteractionCompleted, ctx: EventContext) -> None:
         await app.on_interaction(event)  # idempotent: the store ignores an interaction it already has
 
+    async def follow(event: PromptChanged, ctx: EventContext) -> None:
+        await app.on_prompt_changed(event)  # idempotent: the latest production move per prompt
+
     bus.subscribe(InteractionCompleted, remember, durable="feedback-interactions")
+    bus.subscribe(PromptChanged, follow, durable="feedback-prompts")

@@ -49,7 +49,6 @@ class MonitorSettings:
 class _TenantDetectors:
     latency: SpikeDetector
     cost: SpikeDetector
-    feedback: PageHinkley
     queries: EmbeddingDrift
 
 
@@ -63,16 +62,15 @@ class Monitor:
     stream: str = "live"
     """Names this monitor's run in alert ids (replays of the same run publish the same ids)."""
     _tenants: dict[str, _TenantDetectors] = field(default_factory=dict)
+    _quality: dict[tuple[str, str], PageHinkley] = field(default_factory=dict)
+    """Feedback scores per (tenant, prompt): a bad prompt version shows in its own prompt's stream."""
 
     def _detectors(self, tenant: str) -> _TenantDetectors:
         if tenant not in self._tenants:
             s = self.settings
-            threshold = page_hinkley_threshold(s.feedback_arl0, delta=s.feedback_delta, sigma=s.feedback_sigma)
             self._tenants[tenant] = _TenantDetectors(
                 latency=self._spikes("latency_ms"),
                 cost=self._spikes("cost_usd"),
-                feedback=PageHinkley("feedback_score", delta=s.feedback_delta, threshold=threshold,
-                                     direction=Direction.DOWN),
                 queries=EmbeddingDrift(reference_size=s.embedding_reference, window_size=s.embedding_window,
                                        check_every=s.embedding_check_every, alpha=s.embedding_alpha),
             )  # fmt: skip
@@ -94,8 +92,16 @@ class Monitor:
             alarm = await asyncio.to_thread(detectors.queries.update, vector, event.interaction_id)
             await self._alarm(event.tenant, alarm)
 
-    async def on_feedback(self, tenant: str, rating: float, interaction_id: str) -> Alarm | None:
-        alarm = self._detectors(tenant).feedback.update(rating, interaction_id)
+    async def on_feedback(self, tenant: str, prompt_name: str, rating: float, interaction_id: str) -> Alarm | None:
+        """Feeds a rating to its prompt's quality stream; the alarm, when one fires (after it is published)."""
+        key = (tenant, prompt_name)
+        if key not in self._quality:
+            s = self.settings
+            threshold = page_hinkley_threshold(s.feedback_arl0, delta=s.feedback_delta, sigma=s.feedback_sigma)
+            self._quality[key] = PageHinkley(
+                f"feedback_score:{prompt_name}", delta=s.feedback_delta, threshold=threshold, direction=Direction.DOWN
+            )
+        alarm = self._quality[key].update(rating, interaction_id)
         await self._alarm(tenant, alarm)
         return alarm
 

@@ -9,11 +9,11 @@ import grpc
 
 from llmops.api.guardrails.v1 import guardrails_pb2_grpc
 from llmops.bus import Bus
+from llmops.embedding_client import GrpcEmbedder
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.service import PeriodicTask, run_until_stopped
 from services.guardrails import core, pii
-from llmops.embedding_client import GrpcEmbedder
 from services.guardrails.app import Guardrails, policy_event
 from services.guardrails.config import Settings
 from services.guardrails.grpc_api import GuardrailsServicer

@@ -116,6 +116,7 @@ class Stack:
             "LLMOPS_GUARDRAILS_EMBEDDING_URL": e.grpc["embedding"],
             "LLMOPS_FEEDBACK_GATEWAY_URL": e.grpc["gateway"],
             "LLMOPS_FEEDBACK_EMBEDDING_URL": e.grpc["embedding"],
+            "LLMOPS_FEEDBACK_INFERENCE_URL": e.grpc["inference"],
             "HF_HUB_OFFLINE": "1",
             **self.extra_env,
         }
