@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import Awaitable, Mapping, Sequence
@@ -25,7 +26,7 @@ from llmops.logging import get_logger
 from llmops.prompts.core import PRODUCTION
 from services.feedback.adapters.store import FeedbackStore
 from services.feedback.comparison import DEFAULT_TOLERANCES, GateFailure, MetricDelta, Tolerance, diff, gate
-from services.feedback.core import EvaluationRun, Interaction, Submission
+from services.feedback.core import EvaluationRun, Interaction, Submission, training_example
 from services.feedback.evaluation import Observation, evaluate
 from services.feedback.golden import GoldenSet, load_golden_set
 from services.feedback.monitoring import Monitor
@@ -128,6 +129,8 @@ class FeedbackApp:
                 prompt_version=event.prompt_version,
                 model=event.model,
                 occurred_at=event.occurred_at,
+                query=event.query,
+                answer=event.answer,
             )
         )
         await self._watch(self.monitor.on_interaction(event) if self.monitor else None)
@@ -161,6 +164,14 @@ class FeedbackApp:
         if self.monitor is not None:
             await self._watch(self._quality(interaction, submission))
         return feedback_id
+
+    async def training_data(self, principal: Principal, since: datetime | None, system: str) -> list[str]:
+        """The tenant's corrections and highly rated answers as chat-format JSON lines (masked text, lineage)."""
+        rows = await self.store.training_rows(principal.tenant, since)
+        examples = (
+            training_example(i, feedback_id, rating, correction, system) for i, feedback_id, rating, correction in rows
+        )
+        return [json.dumps(e, ensure_ascii=False, sort_keys=True) for e in examples if e is not None]
 
     async def on_prompt_changed(self, event: PromptChanged) -> None:
         """Remembers production moves (the candidates for automatic rollback)."""

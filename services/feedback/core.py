@@ -33,6 +33,9 @@ class Interaction:
     prompt_version: int
     model: str
     occurred_at: datetime
+    query: str = ""
+    """As the gateway recorded it: personal data already redacted by the guardrails."""
+    answer: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,3 +110,37 @@ class EvaluationRun:
     metrics: dict[str, float]
     requested_by: str
     finished_at: datetime
+
+
+TRAINING_MIN_RATING = 0.75
+"""Ratings at or above this (4 of 5 stars, a thumbs up) make an answer a training example as it was."""
+
+
+def training_example(
+    interaction: Interaction, feedback_id: str, rating: float, corrected_answer: str, system: str
+) -> dict[str, object] | None:
+    """A chat-format fine-tuning example from one piece of feedback: the correction when there is one, else the
+    answer itself when it was rated highly; None when neither (a low rating without a correction teaches nothing)."""
+    if not interaction.query:
+        return None
+    if corrected_answer:
+        target, kind = corrected_answer, "correction"
+    elif rating >= TRAINING_MIN_RATING and interaction.answer:
+        target, kind = interaction.answer, "rated"
+    else:
+        return None
+    messages = [{"role": "user", "content": interaction.query}, {"role": "assistant", "content": target}]
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return {
+        "messages": messages,
+        "lineage": {
+            "interaction_id": interaction.interaction_id,
+            "feedback_id": feedback_id,
+            "kind": kind,
+            "rating": rating,
+            "prompt": f"{interaction.prompt_name}@{interaction.prompt_version}",
+            "model": interaction.model,
+            "tenant": interaction.tenant,
+        },
+    }

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncIterator
+from datetime import UTC
+
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -13,6 +17,7 @@ from llmops.prompts.builtin import RAG_PROMPT
 from services.feedback.app import FeedbackApp
 from services.feedback.core import rating_from_stars, rating_from_thumbs, validate_submission
 
+EXPORT_CHUNK_EXAMPLES = 500
 EVALUATION_MISSING = "quality reports over production traffic are the next part of issue #7"
 _CATEGORIES = {
     pb.FEEDBACK_CATEGORY_WRONG: "wrong",
@@ -101,6 +106,20 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServicer):
                 verdict.production_evaluation.evaluation_id if verdict.production_evaluation else ""
             ),
         )
+
+    async def ExportTrainingData(
+        self, request: pb.ExportTrainingDataRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.TrainingDataChunk]:
+        """The caller tenant's training examples, in chunks; the last carries the dataset's content hash."""
+        principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
+        since = request.since.ToDatetime(UTC) if request.HasField("since") else None
+        lines = await self.app.training_data(principal, since, request.system_prompt.strip())
+        digest = hashlib.sha256()
+        for start in range(0, len(lines), EXPORT_CHUNK_EXAMPLES):
+            body = "".join(f"{line}\n" for line in lines[start : start + EXPORT_CHUNK_EXAMPLES]).encode()
+            digest.update(body)
+            yield pb.TrainingDataChunk(jsonl=body, examples=min(len(lines), start + EXPORT_CHUNK_EXAMPLES))
+        yield pb.TrainingDataChunk(examples=len(lines), dataset_version=digest.hexdigest())
 
     async def GetQualityReport(
         self, request: pb.GetQualityReportRequest, context: grpc.aio.ServicerContext

@@ -249,7 +249,7 @@ def test_every_service_answers_health_and_reflection(stack: Stack, channels: dic
 
 
 def test_feedback_on_an_answer_is_stored_published_and_audited_and_bad_feedback_is_refused(
-    channels: dict[str, grpc.Channel], ingested: dict[str, str]
+    stack: Stack, channels: dict[str, grpc.Channel], ingested: dict[str, str]
 ) -> None:
     """Ask → Submit (stars) → `feedback.v1.received` in the audit trail of the interaction; unknown, foreign and
     out-of-range feedback gets a clear status and stores nothing."""
@@ -287,6 +287,14 @@ def test_feedback_on_an_answer_is_stored_published_and_audited_and_bad_feedback_
         with pytest.raises(grpc.RpcError) as error:
             stub.Submit(request, metadata=metadata)
         assert error.value.code().name == code, error.value.details()
+    dataset = Path(stack.data_dir) / "training.jsonl"
+    exported = run_cli(stack, "feedback", "export", "--out", str(dataset))
+    assert exported.returncode == 0, exported.stderr
+    examples = [json.loads(line) for line in dataset.read_text().splitlines()]
+    (mine,) = [e for e in examples if e["lineage"]["interaction_id"] == answer.interaction_id]
+    assert [m["role"] for m in mine["messages"]] == ["user", "assistant"]  # rated 4 of 5: kept as answered
+    assert mine["messages"][1]["content"] == answer.answer and mine["lineage"]["feedback_id"] == given.feedback_id
+    assert json.loads(exported.stdout)["dataset_version"]
     with pytest.raises(grpc.RpcError) as unbuilt:
         stub.GetQualityReport(feedback_pb2.GetQualityReportRequest())
     assert unbuilt.value.code() == grpc.StatusCode.UNIMPLEMENTED and "issue #7" in (unbuilt.value.details() or "")

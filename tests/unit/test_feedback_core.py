@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from llmops.errors import InvalidArgument
 from services.feedback.core import (
     MAX_COMMENT_CHARS,
     Category,
+    Interaction,
     rating_from_stars,
     rating_from_thumbs,
+    training_example,
     validate_submission,
 )
 
@@ -43,3 +47,30 @@ def test_bad_submissions_name_the_field(args: tuple[object, ...], needle: str) -
 def test_stars_outside_one_to_five_are_refused(stars: int) -> None:
     with pytest.raises(InvalidArgument, match="stars must be 1 to 5"):
         rating_from_stars(stars)
+
+
+def interaction(query: str = "How many vacation days?", answer: str = "Twenty-eight [1].") -> Interaction:
+    return Interaction(
+        "i1", "acme", "ann", "rag-grounded", 3, "small", datetime(2026, 11, 1, tzinfo=UTC), query, answer
+    )
+
+
+def test_a_correction_becomes_the_target_and_a_good_answer_is_kept_as_it_was() -> None:
+    corrected = training_example(interaction(), "f1", 0.0, "Twenty-eight days a year [1].", "Be brief.")
+    assert corrected is not None
+    assert corrected["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "How many vacation days?"},
+        {"role": "assistant", "content": "Twenty-eight days a year [1]."},
+    ]
+    assert corrected["lineage"] == {
+        "interaction_id": "i1", "feedback_id": "f1", "kind": "correction", "rating": 0.0,
+        "prompt": "rag-grounded@3", "model": "small", "tenant": "acme",
+    }  # fmt: skip
+    rated = training_example(interaction(), "f2", 0.75, "", "")
+    assert rated is not None and rated["messages"][-1]["content"] == "Twenty-eight [1]."  # type: ignore[index]
+
+
+def test_low_ratings_without_correction_and_interactions_without_text_teach_nothing() -> None:
+    assert training_example(interaction(), "f", 0.5, "", "") is None
+    assert training_example(interaction(query=""), "f", 1.0, "a fix", "") is None

@@ -23,6 +23,7 @@ from llmops.auth import CLEARANCE_HEADER, GROUPS_HEADER
 from llmops.cli.audit import audit_app
 from llmops.cli.client import service_address
 from llmops.cli.evaluation import evaluate
+from llmops.cli.feedback import feedback_app
 from llmops.cli.output import console, emit_json, emit_message, fail, out, rpc_error
 from llmops.cli.prompts import prompts_app
 from llmops.cli.sample import SAMPLE_DATASET, sample_documents
@@ -37,6 +38,7 @@ app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 app.add_typer(prompts_app, name="prompts")
 app.command("eval")(evaluate)
+app.add_typer(feedback_app, name="feedback")
 INGESTIBLE = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
 
 

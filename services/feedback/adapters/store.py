@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS interactions (
     prompt_name TEXT NOT NULL,
     prompt_version INTEGER NOT NULL,
     model TEXT NOT NULL,
-    occurred_at TEXT NOT NULL
+    occurred_at TEXT NOT NULL,
+    query TEXT NOT NULL DEFAULT '',
+    answer TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS feedback (
     feedback_id TEXT PRIMARY KEY,
@@ -49,6 +51,16 @@ CREATE INDEX IF NOT EXISTS evaluations_by_set ON evaluations (tenant, golden_set
 """
 
 
+_INTERACTION = "interaction_id, tenant, user, prompt_name, prompt_version, model, occurred_at, query, answer"
+
+
+def _interaction(row: tuple[object, ...]) -> Interaction:
+    return Interaction(
+        str(row[0]), str(row[1]), str(row[2]), str(row[3]), int(row[4]),  # type: ignore[call-overload]
+        str(row[5]), datetime.fromisoformat(str(row[6])), str(row[7]), str(row[8]),
+    )  # fmt: skip
+
+
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
@@ -58,6 +70,10 @@ class FeedbackStore:
 
     def __init__(self, path: Path) -> None:
         self._database = Database(path, _SCHEMA)
+        columns = {row[1] for row in self._database.connection.execute("PRAGMA table_info(interactions)")}
+        for column in ("query", "answer") if "query" not in columns else ():
+            # A store created before interactions kept their text: the texts start with new interactions.
+            self._database.connection.execute(f"ALTER TABLE interactions ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     async def remember(self, interaction: Interaction) -> None:
         """Records an interaction once (a redelivered event changes nothing)."""
@@ -65,19 +81,21 @@ class FeedbackStore:
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.execute(
-                    "INSERT OR IGNORE INTO interactions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO interactions (interaction_id, tenant, user, prompt_name, prompt_version, "
+                    "model, occurred_at, query, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (interaction.interaction_id, interaction.tenant, interaction.user, interaction.prompt_name,
-                     interaction.prompt_version, interaction.model, _iso(interaction.occurred_at)),
+                     interaction.prompt_version, interaction.model, _iso(interaction.occurred_at), interaction.query,
+                     interaction.answer),
                 )  # fmt: skip
 
         await self._database.run(write)
 
     async def interaction(self, interaction_id: str) -> Interaction | None:
         def read(db: sqlite3.Connection) -> Interaction | None:
-            row = db.execute("SELECT * FROM interactions WHERE interaction_id = ?", (interaction_id,)).fetchone()
-            if row is None:
-                return None
-            return Interaction(row[0], row[1], row[2], row[3], int(row[4]), row[5], datetime.fromisoformat(row[6]))
+            row = db.execute(
+                f"SELECT {_INTERACTION} FROM interactions WHERE interaction_id = ?", (interaction_id,)
+            ).fetchone()  # noqa: S608
+            return _interaction(row) if row is not None else None
 
         return await self._database.run(read)
 
@@ -133,6 +151,20 @@ class FeedbackStore:
                 return None
             return EvaluationRun(row[0], row[1], row[2], row[3], row[4], int(row[5]), row[6], json.loads(row[7]),
                                  row[8], datetime.fromisoformat(row[9]))  # fmt: skip
+
+        return await self._database.run(read)
+
+    async def training_rows(self, tenant: str, since: datetime | None) -> list[tuple[Interaction, str, float, str]]:
+        """(interaction, feedback id, rating, corrected answer) of the tenant's feedback, oldest first."""
+
+        def read(db: sqlite3.Connection) -> list[tuple[Interaction, str, float, str]]:
+            rows = db.execute(
+                f"SELECT {', '.join('i.' + c.strip() for c in _INTERACTION.split(','))}, f.feedback_id, f.rating, "  # noqa: S608
+                "f.corrected_answer FROM feedback f JOIN interactions i ON i.interaction_id = f.interaction_id "
+                "WHERE f.tenant = ? AND f.created_at >= ? ORDER BY f.created_at, f.feedback_id",
+                (tenant, _iso(since) if since else ""),
+            ).fetchall()
+            return [(_interaction(r[:9]), str(r[9]), float(r[10]), str(r[11])) for r in rows]
 
         return await self._database.run(read)
 

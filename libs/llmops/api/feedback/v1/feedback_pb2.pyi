@@ -333,3 +333,56 @@ class PromotionVerdict(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PromotionVerdict: _TypeAlias = PromotionVerdict  # noqa: Y015
+
+@_typing.final
+class ExportTrainingDataRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    SYSTEM_PROMPT_FIELD_NUMBER: _builtins.int
+    system_prompt: _builtins.str
+    """a system message to put first in every example; empty = none."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """unset = all feedback."""
+
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        system_prompt: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "system_prompt", b"system_prompt"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportTrainingDataRequest: _TypeAlias = ExportTrainingDataRequest  # noqa: Y015
+
+@_typing.final
+class TrainingDataChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JSONL_FIELD_NUMBER: _builtins.int
+    EXAMPLES_FIELD_NUMBER: _builtins.int
+    DATASET_VERSION_FIELD_NUMBER: _builtins.int
+    jsonl: _builtins.bytes
+    examples: _builtins.int
+    """so far."""
+    dataset_version: _builtins.str
+    """SHA-256 of the whole dataset, in the last chunk."""
+    def __init__(
+        self,
+        *,
+        jsonl: _builtins.bytes = ...,
+        examples: _builtins.int = ...,
+        dataset_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset_version", b"dataset_version", "examples", b"examples", "jsonl", b"jsonl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrainingDataChunk: _TypeAlias = TrainingDataChunk  # noqa: Y015

@@ -54,6 +54,11 @@ class FeedbackStub:
                 request_serializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.CheckPromotionRequest.SerializeToString,
                 response_deserializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.PromotionVerdict.FromString,
                 _registered_method=True)
+        self.ExportTrainingData = channel.unary_stream(
+                '/llmops.api.feedback.v1.Feedback/ExportTrainingData',
+                request_serializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.ExportTrainingDataRequest.SerializeToString,
+                response_deserializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.TrainingDataChunk.FromString,
+                _registered_method=True)
 
 
 class FeedbackServicer:
@@ -85,6 +90,13 @@ class FeedbackServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportTrainingData(self, request, context):
+        """Corrections and highly rated answers as a chat-format JSONL dataset for fine-tuning (masked text, lineage).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FeedbackServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -107,6 +119,11 @@ def add_FeedbackServicer_to_server(servicer, server):
                     servicer.CheckPromotion,
                     request_deserializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.CheckPromotionRequest.FromString,
                     response_serializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.PromotionVerdict.SerializeToString,
+            ),
+            'ExportTrainingData': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportTrainingData,
+                    request_deserializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.ExportTrainingDataRequest.FromString,
+                    response_serializer=llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.TrainingDataChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,6 +234,33 @@ class Feedback:
             '/llmops.api.feedback.v1.Feedback/CheckPromotion',
             llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.CheckPromotionRequest.SerializeToString,
             llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.PromotionVerdict.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportTrainingData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/llmops.api.feedback.v1.Feedback/ExportTrainingData',
+            llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.ExportTrainingDataRequest.SerializeToString,
+            llmops_dot_api_dot_feedback_dot_v1_dot_feedback__pb2.TrainingDataChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -38,6 +38,8 @@ class FeedbackStub:
     """Whether a prompt version may take the production label: its latest evaluation on the golden set is not
     worse than production's beyond the configured tolerances (the inference service asks before moving it).
     """
+    ExportTrainingData: _grpc.UnaryStreamMultiCallable[_feedback_pb2.ExportTrainingDataRequest, _feedback_pb2.TrainingDataChunk]
+    """Corrections and highly rated answers as a chat-format JSONL dataset for fine-tuning (masked text, lineage)."""
 
 @_typing.type_check_only
 class FeedbackAsyncStub(FeedbackStub):
@@ -49,6 +51,8 @@ class FeedbackAsyncStub(FeedbackStub):
     """Whether a prompt version may take the production label: its latest evaluation on the golden set is not
     worse than production's beyond the configured tolerances (the inference service asks before moving it).
     """
+    ExportTrainingData: _aio.UnaryStreamMultiCallable[_feedback_pb2.ExportTrainingDataRequest, _feedback_pb2.TrainingDataChunk]  # type: ignore[assignment]
+    """Corrections and highly rated answers as a chat-format JSONL dataset for fine-tuning (masked text, lineage)."""
 
 class FeedbackServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -81,5 +85,13 @@ class FeedbackServicer(metaclass=_abc_1.ABCMeta):
         """Whether a prompt version may take the production label: its latest evaluation on the golden set is not
         worse than production's beyond the configured tolerances (the inference service asks before moving it).
         """
+
+    @_abc_1.abstractmethod
+    def ExportTrainingData(
+        self,
+        request: _feedback_pb2.ExportTrainingDataRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_feedback_pb2.TrainingDataChunk], _abc.AsyncIterator[_feedback_pb2.TrainingDataChunk]]:
+        """Corrections and highly rated answers as a chat-format JSONL dataset for fine-tuning (masked text, lineage)."""
 
 def add_FeedbackServicer_to_server(servicer: FeedbackServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
