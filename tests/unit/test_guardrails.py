@@ -149,7 +149,7 @@ def test_a_policy_file_with_errors_is_rejected_and_the_previous_version_stays(tm
     assert policies.reload() == [] and policies.for_request("acme", "x").version == 3
     changes = policies.drain_changes()  # what the service publishes for the audit log
     assert [(c.outcome, c.policy_id, c.version) for c in changes] == [
-        ("activated", "acme", 1), ("rejected", "acme", 0), ("rejected", "acme", 1), ("activated", "acme", 3),
+        ("activated", "acme", 1), ("rejected", "acme", 2), ("rejected", "acme", 1), ("activated", "acme", 3),
     ]  # fmt: skip
     assert "input.injection.action" in changes[1].error and len({c.content_sha256 for c in changes}) == 4
     assert policies.drain_changes() == []
