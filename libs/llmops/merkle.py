@@ -200,7 +200,7 @@ def root_from_inclusion_proof(leaf_hash: bytes, index: int, tree_size: int, proo
     if not 0 <= index < tree_size:
         raise ProofError(f"leaf index {index} is outside a tree of size {tree_size}")
     _check_hash(leaf_hash, "leaf hash", ProofError)
-    _check_proof(proof, len(_path(index, 0, tree_size)), f"an inclusion proof for leaf {index} of size {tree_size}")
+    _check_proof(proof, _inclusion_length(index, tree_size), f"an inclusion proof for leaf {index} of size {tree_size}")
     fn, sn, r = index, tree_size - 1, leaf_hash
     for p in proof:
         if sn == 0:
@@ -396,6 +396,13 @@ def _range_hash(leaf_hashes: LeafSource, tree_size: int) -> RangeHash:
     if tree_size > len(leaf_hashes):
         raise ValueError(f"tree size {tree_size} exceeds the {len(leaf_hashes)} leaf hashes given")
     return sequence_range_hash(leaf_hashes)
+
+
+def _inclusion_length(index: int, size: int) -> int:
+    """How many hashes an inclusion proof has: the levels below the split where the leaf's path leaves the right
+    border (index XOR last index), plus the left siblings above it (set bits of what remains)."""
+    inner = (index ^ (size - 1)).bit_length()
+    return inner + (index >> inner).bit_count()
 
 
 def _check_hash(value: bytes, name: str, error: type[ValueError]) -> None:

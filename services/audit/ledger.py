@@ -21,9 +21,10 @@ from services.audit.core import Record
 
 
 def iso(at: datetime) -> str:
-    """UTC ISO-8601 with microseconds: the one text form of a time in entries and storage."""
+    """UTC ISO-8601 with microseconds and a `Z`: the one text form of a time in entries and storage."""
     aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime, and gives the same text once the offset is written as Z.
+    return aware.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def entry_of(record: Record) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -43,7 +44,8 @@ class KeyRef:
 
     @classmethod
     def of(cls, record: NewRecord) -> KeyRef:
-        return cls(record.tenant, record.user, record.event_type, record.time.strftime("%Y-%m-%d"))
+        day = record.time.astimezone(UTC).date() if record.time.tzinfo else record.time.date()
+        return cls(record.tenant, record.user, record.event_type, day.isoformat())
 
     def aad(self) -> bytes:
         """Binds a ciphertext to its key's scope: a field moved to another record will not decrypt."""

@@ -513,3 +513,11 @@ def test_an_interior_node_cannot_pass_for_a_record() -> None:
     verify_inclusion(node_hash(left, right), 0, 2, path, oracle_root(8))
     with pytest.raises(ProofError, match="leads to root"):
         verify_inclusion(leaf_hash(left + right), 0, 2, path, oracle_root(8))
+
+
+def test_the_inclusion_proof_length_formula_matches_the_proof_for_every_leaf_up_to_130() -> None:
+    from llmops.merkle import _inclusion_length, _path
+
+    for size in range(1, 131):
+        for index in range(size):
+            assert _inclusion_length(index, size) == len(_path(index, 0, size)), (index, size)
