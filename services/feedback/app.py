@@ -26,7 +26,7 @@ from llmops.logging import get_logger
 from llmops.prompts.core import PRODUCTION
 from services.feedback.adapters.store import FeedbackStore
 from services.feedback.comparison import DEFAULT_TOLERANCES, GateFailure, MetricDelta, Tolerance, diff, gate
-from services.feedback.core import EvaluationRun, Interaction, Submission, training_example
+from services.feedback.core import EvaluationRun, Interaction, Submission, quality_metrics, training_example
 from services.feedback.evaluation import Observation, evaluate
 from services.feedback.golden import GoldenSet, load_golden_set
 from services.feedback.monitoring import Monitor
@@ -172,6 +172,15 @@ class FeedbackApp:
             training_example(i, feedback_id, rating, correction, system) for i, feedback_id, rating, correction in rows
         )
         return [json.dumps(e, ensure_ascii=False, sort_keys=True) for e in examples if e is not None]
+
+    async def quality_report(
+        self, principal: Principal, prompt_name: str, start: datetime | None, end: datetime | None
+    ) -> tuple[int, int, dict[str, float]]:
+        """(interactions, feedback, metrics) of the caller's tenant over a time range, for one prompt or all."""
+        if start is not None and end is not None and end <= start:
+            raise InvalidArgument("range.end must be after range.start")
+        interactions, feedback = await self.store.quality(principal.tenant, prompt_name, start, end)
+        return interactions, len(feedback), quality_metrics(interactions, feedback)
 
     async def on_prompt_changed(self, event: PromptChanged) -> None:
         """Remembers production moves (the candidates for automatic rollback)."""

@@ -144,3 +144,19 @@ def training_example(
             "tenant": interaction.tenant,
         },
     }
+
+
+def quality_metrics(interactions: int, feedback: list[tuple[float, str, int]]) -> dict[str, float]:
+    """Production quality from people's feedback: mean rating, share of positive ratings, feedback coverage, and
+    the share of feedback naming each category."""
+    metrics: dict[str, float] = {"interactions": float(interactions), "feedback": float(len(feedback))}
+    if interactions:
+        metrics["feedback_coverage"] = len(feedback) / interactions
+    if feedback:
+        ratings = [r for r, _, _ in feedback]
+        metrics["mean_rating"] = sum(ratings) / len(ratings)
+        metrics["positive_rate"] = sum(1 for r in ratings if r >= TRAINING_MIN_RATING) / len(ratings)
+        for category in Category:
+            named = sum(1 for _, categories, _ in feedback if f'"{category.value}"' in categories)
+            metrics[f"category_{category.value}_rate"] = named / len(feedback)
+    return metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import AsyncIterator
 from datetime import UTC
 
@@ -12,13 +13,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from llmops.api.feedback.v1 import feedback_pb2 as pb
 from llmops.api.feedback.v1 import feedback_pb2_grpc
 from llmops.auth import principal_from_metadata
-from llmops.errors import InvalidArgument, Unimplemented
+from llmops.errors import InvalidArgument
 from llmops.prompts.builtin import RAG_PROMPT
 from services.feedback.app import FeedbackApp
 from services.feedback.core import rating_from_stars, rating_from_thumbs, validate_submission
 
 EXPORT_CHUNK_EXAMPLES = 500
-EVALUATION_MISSING = "quality reports over production traffic are the next part of issue #7"
 _CATEGORIES = {
     pb.FEEDBACK_CATEGORY_WRONG: "wrong",
     pb.FEEDBACK_CATEGORY_UNSAFE: "unsafe",
@@ -124,4 +124,16 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServicer):
     async def GetQualityReport(
         self, request: pb.GetQualityReportRequest, context: grpc.aio.ServicerContext
     ) -> pb.QualityReport:
-        raise Unimplemented(f"Feedback.GetQualityReport: {EVALUATION_MISSING}")
+        """Production quality from feedback over a time range (one prompt, or all): mean rating, positive share,
+        coverage, categories."""
+        principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
+        start = request.range.start.ToDatetime(UTC) if request.range.HasField("start") else None
+        end = request.range.end.ToDatetime(UTC) if request.range.HasField("end") else None
+        interactions, feedback, metrics = await self.app.quality_report(
+            principal, request.prompt_name.strip(), start, end
+        )
+        return pb.QualityReport(
+            metrics=[pb.Metric(name=k, value=v, previous=math.nan) for k, v in metrics.items()],
+            interactions=interactions,
+            feedback=feedback,
+        )

@@ -295,9 +295,10 @@ def test_feedback_on_an_answer_is_stored_published_and_audited_and_bad_feedback_
     assert [m["role"] for m in mine["messages"]] == ["user", "assistant"]  # rated 4 of 5: kept as answered
     assert mine["messages"][1]["content"] == answer.answer and mine["lineage"]["feedback_id"] == given.feedback_id
     assert json.loads(exported.stdout)["dataset_version"]
-    with pytest.raises(grpc.RpcError) as unbuilt:
-        stub.GetQualityReport(feedback_pb2.GetQualityReportRequest())
-    assert unbuilt.value.code() == grpc.StatusCode.UNIMPLEMENTED and "issue #7" in (unbuilt.value.details() or "")
+    report = stub.GetQualityReport(feedback_pb2.GetQualityReportRequest(prompt_name="rag-grounded"))
+    metrics = {m.name: m.value for m in report.metrics}
+    assert report.feedback >= 1 and report.interactions >= report.feedback
+    assert 0.0 <= metrics["mean_rating"] <= 1.0 and metrics["category_incomplete_rate"] > 0
 
 
 HANDBOOK_GOLDEN = [

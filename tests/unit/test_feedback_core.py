@@ -74,3 +74,12 @@ def test_a_correction_becomes_the_target_and_a_good_answer_is_kept_as_it_was() -
 def test_low_ratings_without_correction_and_interactions_without_text_teach_nothing() -> None:
     assert training_example(interaction(), "f", 0.5, "", "") is None
     assert training_example(interaction(query=""), "f", 1.0, "a fix", "") is None
+
+
+def test_quality_metrics_summarise_ratings_coverage_and_categories() -> None:
+    from services.feedback.core import quality_metrics
+
+    metrics = quality_metrics(10, [(1.0, '["wrong"]', 1), (0.5, "[]", 1), (0.0, '["wrong", "outdated"]', 2)])
+    assert metrics["feedback_coverage"] == 0.3 and metrics["mean_rating"] == 0.5
+    assert metrics["positive_rate"] == 1 / 3 and metrics["category_wrong_rate"] == 2 / 3
+    assert quality_metrics(0, []) == {"interactions": 0.0, "feedback": 0.0}

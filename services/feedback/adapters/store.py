@@ -168,5 +168,27 @@ class FeedbackStore:
 
         return await self._database.run(read)
 
+    async def quality(
+        self, tenant: str, prompt_name: str, start: datetime | None, end: datetime | None
+    ) -> tuple[int, list[tuple[float, str, int]]]:
+        """(interactions, [(rating, categories JSON, prompt version)]) in a time range, for one prompt or all."""
+
+        def read(db: sqlite3.Connection) -> tuple[int, list[tuple[float, str, int]]]:
+            where = ["i.tenant = ?", "i.occurred_at >= ?", "i.occurred_at < ?"]
+            args: list[object] = [tenant, _iso(start) if start else "", _iso(end) if end else "9999"]
+            if prompt_name:
+                where.append("i.prompt_name = ?")
+                args.append(prompt_name)
+            condition = " AND ".join(where)
+            count = db.execute(f"SELECT COUNT(*) FROM interactions i WHERE {condition}", args).fetchone()[0]  # noqa: S608
+            rows = db.execute(
+                f"SELECT f.rating, f.categories, i.prompt_version FROM feedback f "  # noqa: S608
+                f"JOIN interactions i ON i.interaction_id = f.interaction_id WHERE {condition}",
+                args,
+            ).fetchall()
+            return int(count), [(float(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+        return await self._database.run(read)
+
     async def close(self) -> None:
         await self._database.close()
