@@ -39,7 +39,7 @@ from bench.guardrails_output_data import (
 )
 from bench.guardrails_secrets_data import Sample, load_formats, lookalikes, positives
 from bench.markup_render import STRING_ACTIVE, rendered
-from services.guardrails import core, scanners
+from services.guardrails import core, credentials, markup, output_scanners, scanners
 from services.guardrails.core import Verdict
 from services.guardrails.policy import DEFAULT_POLICY, Action
 from services.guardrails.toxicity import scan_toxicity
@@ -275,7 +275,7 @@ def grounding_section(cases: list[Case], results: Verdicts) -> None:
     for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
         hits: dict[bool, list[bool]] = defaultdict(list)
         for c in cases:
-            found = scanners.scan_grounding(c.answer, c.sources, min_support=threshold)
+            found = output_scanners.scan_grounding(c.answer, c.sources, min_support=threshold)
             for span in c.spans:
                 hits[span.positive].append(bool(overlaps(found, span.start, span.end)))
         sweep.append([threshold, pct(sum(hits[True]), len(hits[True])), pct(sum(hits[False]), len(hits[False]))])
@@ -321,7 +321,7 @@ def markup_section(cases: list[Case], results: Verdicts) -> None:
         if verdict.action == Action.BLOCK:
             shown = ""
         if c.positive:
-            neutral = scanners.neutralise_markup(c.answer)
+            neutral = markup.neutralise_markup(c.answer)
             strict, loose = rendered(shown, permissive=False).found, rendered(shown, permissive=True).found
             rows[c.kind].append((bool(found), bool(STRING_ACTIVE.search(neutral)), bool(strict), bool(loose)))
             if not found:
@@ -335,7 +335,7 @@ def markup_section(cases: list[Case], results: Verdicts) -> None:
                 )
         else:
             before = "".join(rendered(c.answer, permissive=False).text)
-            after = "".join(rendered(scanners.neutralise_markup(c.answer), permissive=False).text)
+            after = "".join(rendered(markup.neutralise_markup(c.answer), permissive=False).text)
             damaged = "".join(rendered(shown, permissive=False).text) != before
             benign[c.kind].append((bool(found), before != after, damaged))
             if found:
@@ -402,12 +402,12 @@ def markup_section(cases: list[Case], results: Verdicts) -> None:
 
 def timing_section(cases: list[Case]) -> None:
     scans: dict[str, Callable[[Case], object]] = {
-        "citations": lambda c: scanners.scan_citations(c.answer, c.sources.keys()),
-        "grounding": lambda c: scanners.scan_grounding(c.answer, c.sources),
-        "canary": lambda c: scanners.scan_canary(c.answer, c.canary),
-        "markup": lambda c: scanners.scan_markup(c.answer),
-        "neutralise_markup": lambda c: scanners.neutralise_markup(c.answer),
-        "secrets": lambda c: scanners.scan_secrets(c.answer),
+        "citations": lambda c: output_scanners.scan_citations(c.answer, c.sources.keys()),
+        "grounding": lambda c: output_scanners.scan_grounding(c.answer, c.sources),
+        "canary": lambda c: output_scanners.scan_canary(c.answer, c.canary),
+        "markup": lambda c: markup.scan_markup(c.answer),
+        "neutralise_markup": lambda c: markup.neutralise_markup(c.answer),
+        "secrets": lambda c: credentials.scan_secrets(c.answer),
         "toxicity": lambda c: scan_toxicity(c.answer),
         "check_output (all 7)": lambda c: core.check_output(c.answer, c.sources, c.canary, DEFAULT_POLICY),
     }

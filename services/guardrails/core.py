@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llmops.errors import InvalidArgument
-from services.guardrails import pii, scanners
+from services.guardrails import credentials, markup, output_scanners, pii, scanners
 from services.guardrails.classifier import SHIPPED, scan_learned_injection
 from services.guardrails.language import IDENTIFIER, scan_language
 from services.guardrails.normalize import INVISIBLE, normalize
@@ -93,7 +93,7 @@ def scan_input(text: str, policy: Policy) -> list[Judged]:
         *_judge(lambda: scan_toxicity(text), rules.toxicity),
         *_judge(lambda: scan_language(text, rules.allowed_languages), rules.language),
         *_judge(lambda: scanners.scan_invisible(normalized), rules.invisible_text),
-        *_judge(lambda: scanners.scan_secrets(text), rules.secrets),
+        *_judge(lambda: credentials.scan_secrets(text), rules.secrets),
         *_judge(lambda: pii.scan_pii(text), rules.pii),
         *_judge(lambda: pii.scan_pii_ner(text), rules.pii_ner),
         *_judge(lambda: scanners.scan_token_limit(text, rules.max_tokens), rules.token_limit),
@@ -133,11 +133,11 @@ def check_output(answer: str, sources: Mapping[int, str], canary: str, policy: P
     markup unsafe to render, secrets, personal data and toxicity."""
     rules = policy.output
     judged = [
-        *_judge(lambda: scanners.scan_citations(answer, sources.keys()), rules.citations),
-        *_judge(lambda: scanners.scan_grounding(answer, dict(sources)), rules.grounding),
-        *_judge(lambda: scanners.scan_canary(answer, canary), rules.canary),
-        *_judge(lambda: scanners.scan_markup(answer), rules.markup),
-        *_judge(lambda: scanners.scan_secrets(answer), rules.secrets),
+        *_judge(lambda: output_scanners.scan_citations(answer, sources.keys()), rules.citations),
+        *_judge(lambda: output_scanners.scan_grounding(answer, dict(sources)), rules.grounding),
+        *_judge(lambda: output_scanners.scan_canary(answer, canary), rules.canary),
+        *_judge(lambda: markup.scan_markup(answer, allowed_image_hosts=rules.allowed_image_hosts), rules.markup),
+        *_judge(lambda: credentials.scan_secrets(answer), rules.secrets),
         *_judge(lambda: pii.scan_pii(answer), rules.pii),
         *_judge(lambda: pii.scan_pii_ner(answer), rules.pii_ner),
         *_judge(lambda: scan_toxicity(answer), rules.toxicity),
@@ -149,7 +149,7 @@ def check_output(answer: str, sources: Mapping[int, str], canary: str, policy: P
         spans = [j.finding for j in found if j.action == Action.REDACT and j.finding.scanner in scanned]
         redacted = scanners.redact(text, spans, replacement)
         if any(j.action == Action.REDACT and j.finding.scanner == "markup" for j in found):
-            redacted = scanners.neutralise_markup(redacted)
+            redacted = markup.neutralise_markup(redacted, allowed_image_hosts=rules.allowed_image_hosts)
         return redacted
 
     return _combine(answer, judged, policy, "output", rewrite)

@@ -124,6 +124,8 @@ class OutputRules(StageRules):
     grounding: Rule = Rule(action="allow", threshold=0.5)
     canary: Rule = Rule(action="block")
     markup: Rule = Rule(action="redact")
+    allowed_image_hosts: list[str] = Field(default_factory=list, max_length=200)
+    """Hosts an answer may show images from (subdomains included); any other image could carry data out."""
     secrets: Rule = Rule(action="redact")
     pii: Rule = Rule(action="redact", threshold=0.7)
     pii_ner: Rule = Rule(enabled=False, action="redact", threshold=0.6)

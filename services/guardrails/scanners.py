@@ -1,15 +1,14 @@
-"""The scanners: each reads text (normalised where it matters) and returns findings with spans; pure.
+"""The input scanners (injection, invisible text, size), findings, and redaction; pure.
 
-Pattern scanners come with validators where a format has one (Luhn for cards, mod-97 for IBANs, entropy for
-generic secrets), so a number that merely looks like a card is not reported.
+Each reads text (normalised where it matters) and returns findings with spans. Secrets are `credentials.py`;
+the answer scanners are `output_scanners.py` and `markup.py`.
 """
 
 from __future__ import annotations
 
-import html
+import bisect
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -120,137 +119,16 @@ def scan_token_limit(text: str, max_tokens: int) -> list[Finding]:
     return []
 
 
-# --- secrets -------------------------------------------------------------------------------------------------
-
-SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern))
-    for name, pattern in (
-        ("private_key", r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----"),
-        ("aws_access_key", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b"),
-        ("github_token", r"\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{40,}\b"),
-        ("slack_token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
-        ("stripe_key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{20,}\b"),
-        ("google_api_key", r"\bAIza[0-9A-Za-z_\-]{35}\b"),
-        ("openai_key", r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{32,}\b"),
-        ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b"),
-        ("connection_string", r"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver)://[^\s:/@]+:[^\s@/]+@[^\s/]+"),
-    )
-)  # fmt: skip
-_ASSIGNED_SECRET = re.compile(
-    r"\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|token|password|passwd|pwd|client[_-]?secret)\b"
-    r"\s*[:=]\s*['\"]?([^\s'\"]{8,})",
-    re.IGNORECASE,
-)
-
-
-def shannon_entropy(text: str) -> float:
-    """Bits per character: random keys score high (> 3.5), words and placeholders low."""
-    counts = Counter(text)
-    return -sum(n / len(text) * math.log2(n / len(text)) for n in counts.values()) if text else 0.0
-
-
-def scan_secrets(text: str) -> list[Finding]:
-    """Keys, tokens, private keys and connection strings with credentials."""
-    findings = [
-        Finding("secrets", name, 0.99, m.start(), m.end(), name)
-        for name, pattern in SECRET_PATTERNS
-        for m in pattern.finditer(text)
-    ]
-    for m in _ASSIGNED_SECRET.finditer(text):
-        value = m.group(1)
-        if shannon_entropy(value) >= 3.0 and not re.fullmatch(r"[a-z]+|x+|\*+|<[^>]*>|\$\{?\w+\}?", value):
-            findings.append(Finding("secrets", "assigned_secret", 0.8, m.start(1), m.end(1), "high-entropy value"))
-    return without_overlaps(findings)
-
-
 def without_overlaps(findings: list[Finding]) -> list[Finding]:
-    kept: list[Finding] = []
+    """The findings that overlap none scoring higher (or, scoring the same, starting earlier), by position."""
+    kept: list[Finding] = []  # sorted by start, never overlapping: only the neighbours can collide
+    starts: list[int] = []
     for f in sorted(findings, key=lambda f: (-f.score, f.start)):
-        if all(f.end <= k.start or f.start >= k.end for k in kept):
-            kept.append(f)
-    return sorted(kept, key=lambda f: f.start)
-
-
-# --- output scanners -----------------------------------------------------------------------------------------
-
-_CITATION = re.compile(r"\[(\d{1,3})\]")
-_WORD = re.compile(r"[a-z0-9]+")
-_STOPWORDS = frozenset(
-    re.findall(
-        r"\w+",
-        "a an and are as at be but by can do does for from has have how i if in into is it its may more must no not "
-        "of on or so such than that the their then there these they this to was were what when which who will with "
-        "you your",
-    )
-)
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
-
-
-def scan_citations(answer: str, retrieved: Iterable[int]) -> list[Finding]:
-    """A citation number the answer was never given is a fabricated source."""
-    valid = set(retrieved)
-    return [
-        Finding("citations", "invalid_citation", 1.0, m.start(), m.end(), f"cites [{m.group(1)}], not retrieved")
-        for m in _CITATION.finditer(answer)
-        if int(m.group(1)) not in valid
-    ]
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
-
-
-def scan_grounding(answer: str, sources: dict[int, str], *, min_support: float = 0.5) -> list[Finding]:
-    """Each sentence against the sources it cites (all sources when it cites none): a sentence whose content
-    words are mostly absent from them is flagged as a possibly unsupported claim."""
-    words = {n: _content_words(text) for n, text in sources.items()}
-    findings = []
-    for m in _SENTENCE.finditer(answer):
-        sentence = m.group(0)
-        claim = _content_words(_CITATION.sub(" ", sentence))
-        if len(claim) < 4:
-            continue  # too short to judge ("Yes [1].")
-        cited = [int(n) for n in _CITATION.findall(sentence) if int(n) in words]
-        pool = [words[n] for n in cited] if cited else list(words.values())
-        support = max((len(claim & w) / len(claim) for w in pool), default=0.0)
-        if support < min_support:
-            findings.append(
-                Finding(
-                    "grounding", "unsupported_claim", round(1 - support, 3), m.start(), m.end(),
-                    f"{support:.0%} of its content words appear in {'the cited' if cited else 'any'} source",
-                )
-            )  # fmt: skip
-    return findings
-
-
-def scan_canary(answer: str, canary: str) -> list[Finding]:
-    """The system prompt's canary token in an answer means the model is repeating its instructions."""
-    if canary and (at := answer.find(canary)) >= 0:
-        return [Finding("canary", "system_prompt_leak", 1.0, at, at + len(canary), "canary token in the answer")]
-    return []
-
-
-_UNSAFE_MARKUP = re.compile(
-    r"<\s*/?\s*(?:script|iframe|object|embed|form|meta|link|style|svg|img)\b[^>]*>"
-    r"|\bon[a-z]+\s*=\s*['\"]"
-    r"|\b(?:javascript|vbscript|data\s*:\s*text/html)\s*:"
-    r"|!\[[^\]]*\]\(\s*https?://[^)\s]*\?[^)\s]*\)",
-    re.IGNORECASE,
-)
-
-
-def scan_markup(answer: str) -> list[Finding]:
-    """HTML, script URLs, event handlers and Markdown images with query strings (a data-exfiltration channel)."""
-    return [
-        Finding("markup", "unsafe_markup", 0.95, m.start(), m.end(), repr(m.group(0)[:60]))
-        for m in _UNSAFE_MARKUP.finditer(answer)
-    ]
-
-
-def neutralise_markup(answer: str) -> str:
-    """The answer safe to render: HTML escaped, remote Markdown images reduced to their alt text."""
-    without_images = re.sub(r"!\[([^\]]*)\]\(\s*https?://[^)]*\)", r"\1", answer)
-    return html.escape(without_images, quote=False).replace("javascript:", "javascript&#58;")
+        at = bisect.bisect_left(starts, f.start)
+        if (at == 0 or kept[at - 1].end <= f.start) and (at == len(kept) or f.end <= kept[at].start):
+            kept.insert(at, f)
+            starts.insert(at, f.start)
+    return kept
 
 
 def placeholder(finding: Finding) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmops.errors import InvalidArgument
-from services.guardrails import core, pii, scanners
+from services.guardrails import core, credentials, pii, scanners
 from services.guardrails.normalize import normalize
 from services.guardrails.policy import DEFAULT_POLICY, Action, PolicyError, PolicySet, parse_policy
 
@@ -68,10 +68,11 @@ def test_instructions_hidden_in_a_document_are_found() -> None:
 
 def test_secrets_are_found_and_placeholders_are_not() -> None:
     text = (
-        "key AKIAIOSFODNN7EXAMPLE, token ghp_" + "a1B2" * 9 + ", db postgres://app:s3cr3t@db:5432/x, "
-        "password = 'Tr0ub4dor&3xQ', password = 'changeme', -----BEGIN RSA PRIVATE KEY-----"
+        "key AKIA2E0A8F3B244C9986, token ghp_" + "a1B2" * 9 + ", db postgres://app:s3cr3t@db:5432/x, "
+        "password = 'Tr0ub4dor&3xQ', password = 'changeme', AWS's example AKIAIOSFODNN7EXAMPLE, "
+        "-----BEGIN RSA PRIVATE KEY-----"
     )
-    found = [f.category for f in scanners.scan_secrets(text)]
+    found = [f.category for f in credentials.scan_secrets(text)]
     assert found == ["aws_access_key", "github_token", "connection_string", "assigned_secret", "private_key"]
 
 
@@ -230,3 +231,14 @@ def test_a_rule_set_in_part_keeps_the_stage_defaults_for_the_rest() -> None:
     assert (policy.input.pii_ner.action, policy.input.pii_ner.threshold) == ("redact", 0.6)
     assert (policy.input.injection.action, policy.input.injection.threshold) == ("allow", 0.7)
     assert policy.input.secrets == DEFAULT_POLICY.input.secrets
+
+
+def test_images_from_hosts_the_policy_allows_are_kept() -> None:
+    answer = "See the logo ![Python](https://www.python.org/static/img/python-logo.png) [1]."
+    strict = core.check_output(answer, {1: "The Python logo."}, "", DEFAULT_POLICY)
+    assert "remote_image" in {j.finding.category for j in strict.findings}
+    allowing = parse_policy(
+        "policy_id: p\nversion: 1\noutput: {allowed_image_hosts: [python.org]}\n", "p.yaml"
+    )
+    kept = core.check_output(answer, {1: "The Python logo."}, "", allowing)
+    assert "remote_image" not in {j.finding.category for j in kept.findings}
