@@ -237,8 +237,6 @@ def test_images_from_hosts_the_policy_allows_are_kept() -> None:
     answer = "See the logo ![Python](https://www.python.org/static/img/python-logo.png) [1]."
     strict = core.check_output(answer, {1: "The Python logo."}, "", DEFAULT_POLICY)
     assert "remote_image" in {j.finding.category for j in strict.findings}
-    allowing = parse_policy(
-        "policy_id: p\nversion: 1\noutput: {allowed_image_hosts: [python.org]}\n", "p.yaml"
-    )
+    allowing = parse_policy("policy_id: p\nversion: 1\noutput: {allowed_image_hosts: [python.org]}\n", "p.yaml")
     kept = core.check_output(answer, {1: "The Python logo."}, "", allowing)
     assert "remote_image" not in {j.finding.category for j in kept.findings}
