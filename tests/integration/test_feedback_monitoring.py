@@ -95,8 +95,8 @@ async def test_latency_spikes_and_falling_feedback_raise_alerts_and_cached_answe
     assert [a.evidence["metric"] for a in alerts] == ["latency_ms"]
 
     for n in range(400):
-        await monitor.on_feedback("acme", 1.0 if rng.random() < 0.85 else 0.0, f"f{n}")
+        await monitor.on_feedback("acme", "rag-grounded", 1.0 if rng.random() < 0.85 else 0.0, f"f{n}")
     assert [a.evidence["metric"] for a in alerts] == ["latency_ms"]
     for n in range(400, 700):
-        await monitor.on_feedback("acme", 1.0 if rng.random() < 0.45 else 0.0, f"f{n}")
-    assert [a.evidence["metric"] for a in alerts][:2] == ["latency_ms", "feedback_score"]
+        await monitor.on_feedback("acme", "rag-grounded", 1.0 if rng.random() < 0.45 else 0.0, f"f{n}")
+    assert [a.evidence["metric"] for a in alerts][:2] == ["latency_ms", "feedback_score:rag-grounded"]
