@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from llmops.errors import DomainError
 from llmops.logging import get_logger
-from llmops.settings import GrpcSettings
+from llmops.settings import AuthSettings, GrpcSettings
 
 log = get_logger(__name__)
 
@@ -129,12 +129,15 @@ class GrpcServer:
         host: str = "127.0.0.1",
         port: int = 0,
         max_message_bytes: int = 16 * 1024 * 1024,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            # Above the auth interceptor's own limit, so oversized metadata gets its clear INVALID_ARGUMENT.
+            ("grpc.max_metadata_size", 64 * 1024),
         ]
-        self._server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()], options=options)
+        self._server = grpc.aio.server(interceptors=[ErrorMappingInterceptor(), *interceptors], options=options)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         for binding in bindings:
@@ -148,8 +151,15 @@ class GrpcServer:
 
     @classmethod
     def from_settings(cls, bindings: Sequence[ServiceBinding], settings: GrpcSettings) -> GrpcServer:
-        """A server bound where a service's gRPC settings say."""
-        return cls(bindings, host=settings.host, port=settings.port, max_message_bytes=settings.max_message_bytes)
+        """A server bound where a service's gRPC settings say, authenticating callers when `auth.enabled`."""
+        interceptor = auth_interceptor(settings.auth)
+        return cls(
+            bindings,
+            host=settings.host,
+            port=settings.port,
+            max_message_bytes=settings.max_message_bytes,
+            interceptors=[interceptor] if interceptor is not None else [],
+        )
 
     @property
     def address(self) -> str:
@@ -204,3 +214,27 @@ def unimplemented_servicer(base: type[Any], service: Any, missing: str) -> Any:
 
     methods = {m.name: method(m.name, m.server_streaming) for m in service.methods}
     return type(f"Unimplemented{service.name}Servicer", (base,), methods)()
+
+
+def auth_interceptor(settings: AuthSettings) -> grpc.aio.ServerInterceptor | None:
+    """The authentication and role interceptor the settings ask for; None when auth is off."""
+    if not settings.enabled:
+        return None
+    from llmops.security import (
+        ApiKeyVerifier,
+        AuthInterceptor,
+        CredentialAuthenticator,
+        JsonFileKeyStore,
+        TokenVerifier,
+    )
+
+    if settings.api_keys_file is None and settings.jwt is None:
+        raise ValueError(
+            "LLMOPS_AUTH_ENABLED is set but no credentials are configured: "
+            "set LLMOPS_AUTH_API_KEYS_FILE, LLMOPS_AUTH_JWT, or both"
+        )
+    keys = ApiKeyVerifier(JsonFileKeyStore(settings.api_keys_file).get) if settings.api_keys_file else None
+    tokens = TokenVerifier(settings.jwt) if settings.jwt is not None else None
+    return AuthInterceptor(
+        CredentialAuthenticator(api_keys=keys, tokens=tokens), max_metadata_bytes=settings.max_metadata_bytes
+    )

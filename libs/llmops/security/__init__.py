@@ -6,7 +6,8 @@ from llmops.security.credentials import Authenticator, CredentialAuthenticator
 from llmops.security.interceptor import AuthInterceptor
 from llmops.security.key_store import InMemoryKeyStore, JsonFileKeyStore, KeyStore
 from llmops.security.roles import PLATFORM_POLICY, AccessPolicy, Role, RolePolicy, required_roles
-from llmops.security.tokens import JwtSettings, TokenVerifier
+from llmops.security.tokens import TokenVerifier
+from llmops.settings import JwtSettings
 
 __all__ = [
     "PLATFORM_POLICY",

@@ -15,58 +15,17 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from llmops.auth import Principal
 from llmops.errors import Unauthenticated
 from llmops.events import Classification
 from llmops.security.api_keys import TENANT_PATTERN
 from llmops.security.roles import Role
+from llmops.settings import JwtSettings
 
 MAX_TOKEN_CHARS = 8192
 _TENANT = re.compile(TENANT_PATTERN)
 _KNOWN_ROLES = frozenset(r.value for r in Role)
-
-
-class JwtSettings(BaseModel):
-    """How bearer tokens are verified; nested in a service's settings."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    issuer: str = Field(min_length=1)
-    """Required `iss`."""
-    audience: str = Field(min_length=1)
-    """Required `aud` (one of the token's audiences)."""
-    hs256_secret: SecretStr | None = None
-    """Shared secret for HS256, at least 32 bytes; None = HS256 not accepted."""
-    rs256_public_key: str | None = None
-    """PEM RSA public key for RS256."""
-    jwks: dict[str, Any] | None = None
-    """A JWKS document (`{"keys": [...]}`) for RS256, keys picked by `kid`; used instead of `rs256_public_key`."""
-    leeway_s: float = Field(default=30.0, ge=0, le=300)
-    """Clock skew allowed on `exp`, `nbf` and `iat`."""
-    required_claims: tuple[str, ...] = ("exp", "iat", "sub")
-    """Claims a token must carry besides `iss`, `aud` and the tenant claim."""
-    tenant_claim: str = "tenant"
-    """Claim naming the caller's tenant (letters, digits, `-`, `_`)."""
-    roles_claim: str = "roles"
-    """Claim with the caller's roles: a list or a space-separated string; unknown roles are ignored."""
-    groups_claim: str = "groups"
-    """Claim with the caller's groups: a list or a comma-separated string."""
-    clearance_claim: str = "clearance"
-    """Claim with the caller's clearance (public, internal, confidential, restricted)."""
-    default_clearance: Classification = Classification.PUBLIC
-    """Clearance when the token has none: least privilege unless the operator says otherwise."""
-
-    @model_validator(mode="after")
-    def _some_key(self) -> JwtSettings:
-        if self.hs256_secret is None and self.rs256_public_key is None and self.jwks is None:
-            raise ValueError("configure hs256_secret, rs256_public_key or jwks")
-        if self.rs256_public_key is not None and self.jwks is not None:
-            raise ValueError("configure rs256_public_key or jwks, not both")
-        if self.hs256_secret is not None and len(self.hs256_secret.get_secret_value().encode()) < 32:
-            raise ValueError("hs256_secret must be at least 32 bytes (RFC 7518 §3.2)")
-        return self
 
 
 class TokenVerifier:
