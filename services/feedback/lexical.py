@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from llmops.text import sentence_spans as text_sentence_spans
+
 MIN_SUPPORT = 0.5
 """Share of a sentence's content words that its sources must contain for the sentence to count as supported."""
 MIN_CLAIM_WORDS = 4
@@ -72,15 +74,7 @@ def _numbers(words: Iterable[str]) -> frozenset[str]:
 
 def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each sentence: split after `.`, `!` or `?` before a capital, and at line breaks."""
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        if m.group(0)[:1] != "\n" and _ABBREVIATION.search(text, max(0, m.start() - 8), m.start()):
-            continue
-        if text[start : m.start()].strip():
-            yield start, m.start()
-        start = m.end()
-    if text[start:].strip():
-        yield start, len(text.rstrip())
+    return text_sentence_spans(text, _SENTENCE_END, _ABBREVIATION)
 
 
 def sentences(text: str) -> list[str]:

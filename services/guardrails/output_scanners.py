@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from llmops.text import sentence_spans
 from services.guardrails.markup import mask_code
 from services.guardrails.scanners import Finding
 
@@ -210,15 +211,7 @@ class _Source:
 
 
 def _sentence_spans(text: str) -> Iterator[tuple[int, int]]:
-    start = 0
-    for m in _SENTENCE_END.finditer(text):
-        if m.group(0)[:1] != "\n" and _ABBREVIATION.search(text, max(0, m.start() - 8), m.start()):
-            continue
-        if text[start : m.start()].strip():
-            yield start, m.start()
-        start = m.end()
-    if text[start:].strip():
-        yield start, len(text.rstrip())
+    return sentence_spans(text, _SENTENCE_END, _ABBREVIATION)
 
 
 def _negated_near(tokens: list[str], words: Iterable[str], reach: int = 4) -> bool:
