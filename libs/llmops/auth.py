@@ -16,6 +16,9 @@ TENANT_HEADER = "x-llmops-tenant"
 USER_HEADER = "x-llmops-user"
 GROUPS_HEADER = "x-llmops-groups"
 CLEARANCE_HEADER = "x-llmops-clearance"
+AUTHORIZATION_HEADER = "authorization"
+API_KEY_HEADER = "x-api-key"
+CREDENTIAL_HEADERS = frozenset({AUTHORIZATION_HEADER, API_KEY_HEADER})
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from llmops.errors import DomainError
+from llmops.grpc_client import bind_incoming_deadline, reset_incoming_deadline
 from llmops.logging import get_logger
-from llmops.settings import AuthSettings, GrpcSettings
+from llmops.settings import AuthSettings, GrpcSettings, TlsSettings
 
 log = get_logger(__name__)
 
@@ -90,6 +91,7 @@ async def _abort_for(method: str, exc: BaseException, context: grpc.aio.Servicer
 def _wrap_unary(method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         started = time.perf_counter()
+        deadline = bind_incoming_deadline(context.time_remaining())
         try:
             response = await behaviour(request, context)
         except (DomainError, Exception) as exc:
@@ -97,6 +99,8 @@ def _wrap_unary(method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callab
                 raise
             await _abort_for(method, exc, context, started)
             raise
+        finally:
+            reset_incoming_deadline(deadline)
         log.debug("rpc", method=method, code="OK", ms=round((time.perf_counter() - started) * 1000, 2))
         return response
 
@@ -106,6 +110,8 @@ def _wrap_unary(method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callab
 def _wrap_stream(method: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         started = time.perf_counter()
+        # Not reset: an async generator may be closed from another context; the RPC's task ends with the call.
+        bind_incoming_deadline(context.time_remaining())
         try:
             async for item in behaviour(request, context):
                 yield item
@@ -119,6 +125,17 @@ def _wrap_stream(method: str, behaviour: Callable[..., AsyncIterator[Any]]) -> C
     return wrapped
 
 
+def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
+    """The server's TLS credentials; with `ca_file` (and `require_client_cert`) clients need a certificate too."""
+    if tls.cert_file is None or tls.key_file is None:
+        raise ValueError("a TLS server needs LLMOPS_TLS_CERT_FILE and LLMOPS_TLS_KEY_FILE")
+    return grpc.ssl_server_credentials(
+        [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+        root_certificates=tls.ca_file.read_bytes() if tls.ca_file else None,
+        require_client_auth=tls.ca_file is not None and tls.require_client_cert,
+    )
+
+
 class GrpcServer:
     """A running grpc.aio server with health and reflection for its services."""
 
@@ -130,6 +147,7 @@ class GrpcServer:
         port: int = 0,
         max_message_bytes: int = 16 * 1024 * 1024,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        tls: TlsSettings | None = None,
     ) -> None:
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -145,20 +163,31 @@ class GrpcServer:
         self._names = [b.service_name for b in bindings]
         reflection.enable_server_reflection([*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server)
         self.host = host
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if tls is not None and tls.enabled:
+            self.port = self._server.add_secure_port(address, server_credentials(tls))
+        else:
+            self.port = self._server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"cannot bind gRPC server to {host}:{port}")
 
     @classmethod
     def from_settings(cls, bindings: Sequence[ServiceBinding], settings: GrpcSettings) -> GrpcServer:
-        """A server bound where a service's gRPC settings say, authenticating callers when `auth.enabled`."""
-        interceptor = auth_interceptor(settings.auth)
+        """A server bound where a service's gRPC settings say, with TLS, limits and authentication as configured.
+
+        Interceptor order (outermost first): concurrency bound, authentication, rate limit per verified principal.
+        """
+        from llmops.security.limits import limit_interceptors
+
+        concurrency, rate = limit_interceptors(settings.limits)
+        chain = [concurrency, auth_interceptor(settings.auth), rate]
         return cls(
             bindings,
             host=settings.host,
             port=settings.port,
             max_message_bytes=settings.max_message_bytes,
-            interceptors=[interceptor] if interceptor is not None else [],
+            interceptors=[i for i in chain if i is not None],
+            tls=settings.tls,
         )
 
     @property

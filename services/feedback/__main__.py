@@ -6,11 +6,10 @@ import asyncio
 from collections.abc import Awaitable
 from datetime import timedelta
 
-import grpc
-
 from llmops.api.feedback.v1 import feedback_pb2_grpc
 from llmops.bus import Bus
 from llmops.embedding_client import GrpcEmbedder
+from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.service import run_until_stopped
@@ -33,10 +32,10 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     configure_logging(common.log_level, common.log_format)
     store = FeedbackStore(settings.resolved_db_path())
     bus = Bus.from_settings(common, "llmops/feedback")
-    gateway = grpc.aio.insecure_channel(settings.gateway_url)
+    gateway = open_channel(settings.gateway_url, settings.grpc)
     golden = GoldenSets((settings.golden_dir or common.data_dir / "golden", BUILT_IN_GOLDEN))
-    embeddings = grpc.aio.insecure_channel(settings.embedding_url) if settings.embedding_url else None
-    inference = grpc.aio.insecure_channel(settings.inference_url) if settings.inference_url else None
+    embeddings = open_channel(settings.embedding_url, settings.grpc) if settings.embedding_url else None
+    inference = open_channel(settings.inference_url, settings.grpc) if settings.inference_url else None
     monitor = Monitor(bus.publish, embedder=GrpcEmbedder(embeddings, 10.0) if embeddings else None)
     app = FeedbackApp(
         store,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import grpc
-
 from llmops.api.embedding.v1 import embedding_pb2_grpc
 from llmops.api.gateway.v1 import gateway_pb2_grpc
 from llmops.api.guardrails.v1 import guardrails_pb2_grpc
@@ -14,6 +12,7 @@ from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2_grpc
 from llmops.bus import Bus
 from llmops.events import utcnow
+from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.prompts.store import PromptCatalog, open_prompt_store
@@ -35,10 +34,10 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     settings = settings or Settings()
     common = settings.common
     configure_logging(common.log_level, common.log_format)
-    retrieval_channel = grpc.aio.insecure_channel(settings.retrieval_url)
-    inference_channel = grpc.aio.insecure_channel(settings.inference_url)
-    embedding_channel = grpc.aio.insecure_channel(settings.embedding_url)
-    guardrails_channel = grpc.aio.insecure_channel(settings.guardrails_url)
+    retrieval_channel = open_channel(settings.retrieval_url, settings.grpc)
+    inference_channel = open_channel(settings.inference_url, settings.grpc)
+    embedding_channel = open_channel(settings.embedding_url, settings.grpc)
+    guardrails_channel = open_channel(settings.guardrails_url, settings.grpc)
     guard = (
         Guard(
             guardrails_pb2_grpc.GuardrailsStub(guardrails_channel),

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-import grpc
-
 from llmops.api.guardrails.v1 import guardrails_pb2_grpc
 from llmops.bus import Bus
 from llmops.embedding_client import GrpcEmbedder
+from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.service import PeriodicTask, run_until_stopped
@@ -30,7 +29,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     policies = PolicySet(settings.resolved_policies_dir())
     policies.reload()
     bus = Bus.from_settings(common, "llmops/guardrails")
-    channel = grpc.aio.insecure_channel(settings.embedding_url) if settings.embedding_url else None
+    channel = open_channel(settings.embedding_url, settings.grpc) if settings.embedding_url else None
     embedder = GrpcEmbedder(channel, settings.embed_timeout_s) if channel is not None else None
     app = Guardrails(policies, bus, embedder, settings.budget_s)
     server = GrpcServer.from_settings(

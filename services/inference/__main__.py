@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-import grpc
 from nats.js.api import StorageType
 
 from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.bus import Bus
+from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging, get_logger
 from llmops.prompts.store import PromptCatalog, open_prompt_store
@@ -73,7 +73,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     bus = Bus.from_settings(common, "llmops/inference")
     store = open_prompt_store(bus, common.stream_replicas)
     catalog = PromptCatalog(store)
-    gate_channel = grpc.aio.insecure_channel(settings.promotion_gate_url) if settings.promotion_gate_url else None
+    gate_channel = open_channel(settings.promotion_gate_url, settings.grpc) if settings.promotion_gate_url else None
     gate = FeedbackPromotionGate(gate_channel, settings.promotion_golden_set) if gate_channel else None
     registry = PromptRegistry(store, bus, models=list(models), gate=gate)
     budgets = BudgetStore(

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 
-import grpc
-
 from llmops.api.embedding.v1 import embedding_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2_grpc
+from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
 from llmops.logging import configure_logging
 from llmops.service import run_until_stopped
@@ -27,7 +26,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     common = settings.common
     configure_logging(common.log_level, common.log_format)
     index = ChunkIndex(open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()), settings.dimensions)
-    channel = grpc.aio.insecure_channel(settings.embedding_url)
+    channel = open_channel(settings.embedding_url, settings.grpc)
     app = Retrieval(index, embedding_pb2_grpc.EmbeddingStub(channel), settings.embed_timeout_s)
     servicer = RetrievalServicer(
         app, common.default_tenant, settings.default_top_k, EMBEDDING_MODEL, settings.dimensions

@@ -16,7 +16,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
 from llmops.api.common.v1 import common_pb2
 from llmops.audit_verify import SignedHeadView, VerificationError, verify_export, verify_extension
-from llmops.cli.client import service_address
+from llmops.cli.client import open_cli_channel, service_address
 from llmops.cli.output import console, emit_json, emit_message, fail, out, rpc_error
 from llmops.tree_head import TreeHead, key_id, load_public_key, public_key_bytes
 
@@ -30,7 +30,7 @@ PublicKey = Annotated[
 
 
 def _stub(url: str | None) -> tuple[grpc.Channel, audit_pb2_grpc.AuditStub]:
-    channel = grpc.insecure_channel(service_address("audit", url))
+    channel = open_cli_channel(service_address("audit", url))
     return channel, audit_pb2_grpc.AuditStub(channel)
 
 

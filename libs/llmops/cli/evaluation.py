@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from llmops.api.feedback.v1 import feedback_pb2, feedback_pb2_grpc
-from llmops.cli.client import service_address
+from llmops.cli.client import open_cli_channel, service_address
 from llmops.cli.output import console, emit_message, out, rpc_error
 
 
@@ -32,7 +32,7 @@ def evaluate(
         golden_set=golden_set, golden_set_version=golden_version, prompt_name=prompt, prompt_version=version,
         model=model,
     )  # fmt: skip
-    with grpc.insecure_channel(service_address("feedback", url)) as channel, console.status("evaluating…"):
+    with open_cli_channel(service_address("feedback", url)) as channel, console.status("evaluating…"):
         try:
             report = feedback_pb2_grpc.FeedbackStub(channel).Evaluate(request, timeout=3600)
         except grpc.RpcError as exc:

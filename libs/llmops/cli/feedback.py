@@ -11,7 +11,7 @@ import grpc
 import typer
 
 from llmops.api.feedback.v1 import feedback_pb2, feedback_pb2_grpc
-from llmops.cli.client import service_address
+from llmops.cli.client import open_cli_channel, service_address
 from llmops.cli.output import console, emit_json, rpc_error
 
 feedback_app = typer.Typer(help="Feedback: export corrections and good answers for fine-tuning.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def export(
     if since_days:
         request.since.FromDatetime(datetime.now(UTC) - timedelta(days=since_days))
     version, examples = "", 0
-    with grpc.insecure_channel(service_address("feedback", url)) as channel, out_file.open("wb") as sink:
+    with open_cli_channel(service_address("feedback", url)) as channel, out_file.open("wb") as sink:
         try:
             for chunk in feedback_pb2_grpc.FeedbackStub(channel).ExportTrainingData(request, timeout=600):
                 sink.write(chunk.jsonl)

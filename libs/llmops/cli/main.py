@@ -21,9 +21,10 @@ from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
 from llmops.auth import CLEARANCE_HEADER, GROUPS_HEADER
 from llmops.cli.audit import audit_app
-from llmops.cli.client import service_address
+from llmops.cli.client import open_cli_channel, service_address
 from llmops.cli.evaluation import evaluate
 from llmops.cli.feedback import feedback_app
+from llmops.cli.keys import keys_app
 from llmops.cli.output import console, emit_json, emit_message, fail, out, rpc_error
 from llmops.cli.prompts import prompts_app
 from llmops.cli.sample import SAMPLE_DATASET, sample_documents
@@ -39,6 +40,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(prompts_app, name="prompts")
 app.command("eval")(evaluate)
 app.add_typer(feedback_app, name="feedback")
+app.add_typer(keys_app, name="keys")
 INGESTIBLE = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"}
 
 
@@ -93,7 +95,7 @@ def _ingest_all(
             allowed_groups=groups or [],
         )
 
-    with grpc.insecure_channel(address) as channel:
+    with open_cli_channel(address) as channel:
         stub = ingestion_pb2_grpc.IngestionStub(channel)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, disable=as_json) as progress:
@@ -196,7 +198,7 @@ def ask(
     request = gateway_pb2.AskRequest(
         query=question, dataset=dataset, top_k=top_k, parameters=common_pb2.GenerationParameters(max_tokens=max_tokens)
     )
-    with grpc.insecure_channel(service_address("gateway", url)) as channel:
+    with open_cli_channel(service_address("gateway", url)) as channel:
         stub = gateway_pb2_grpc.AssistantStub(channel)
         try:
             if as_json:

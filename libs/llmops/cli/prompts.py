@@ -14,7 +14,7 @@ from llmops.api.common.v1 import common_pb2
 from llmops.api.inference.v1 import inference_pb2 as pb
 from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.auth import USER_HEADER
-from llmops.cli.client import service_address
+from llmops.cli.client import open_cli_channel, service_address
 from llmops.cli.output import emit_message, fail, out, rpc_error
 from llmops.prompts.core import PRODUCTION, placeholders
 
@@ -26,7 +26,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print machine-readable
 
 def _call(url: str | None, method: str, request: Any) -> Any:
     """One Prompts RPC as the current OS user (recorded as the author of the change)."""
-    with grpc.insecure_channel(service_address("inference", url)) as channel:
+    with open_cli_channel(service_address("inference", url)) as channel:
         stub = inference_pb2_grpc.PromptsStub(channel)
         try:
             return getattr(stub, method)(request, timeout=30, metadata=[(USER_HEADER, getpass.getuser())])

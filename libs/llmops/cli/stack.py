@@ -23,6 +23,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from llmops.testing.servers import NatsServer, TritonServer, free_port
 
 SERVICES = ("ingestion", "embedding", "retrieval", "inference", "guardrails", "feedback", "audit", "gateway")
+PROCESSES: dict[str, tuple[str, ...]] = {
+    # Qdrant local mode allows one process per storage path: embedding and retrieval share one.
+    "embedding+retrieval": ("embedding", "retrieval"),
+    **{name: (name,) for name in ("ingestion", "inference", "guardrails", "feedback", "audit", "gateway")},
+}
+"""The stack's processes and the services each runs."""
 
 
 @dataclass
@@ -32,6 +38,8 @@ class Endpoints:
     nats: str
     triton: str
     grpc: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, str] = field(default_factory=dict)
+    """Prometheus endpoint of each process."""
 
     def save(self, path: Path) -> None:
         """Writes the endpoints for the CLI's client commands to find."""
@@ -41,7 +49,9 @@ class Endpoints:
     def load(cls, path: Path) -> Endpoints:
         """Reads endpoints written by a running `llmops dev`."""
         data = json.loads(path.read_text())
-        return cls(nats=data["nats"], triton=data["triton"], grpc=dict(data["grpc"]))
+        return cls(
+            nats=data["nats"], triton=data["triton"], grpc=dict(data["grpc"]), metrics=dict(data.get("metrics", {}))
+        )
 
 
 @dataclass(frozen=True)
@@ -64,11 +74,20 @@ class StackPorts:
             "audit": 50058,
         }
     )
+    metrics: dict[str, int] = field(default_factory=lambda: {process: 19460 + n for n, process in enumerate(PROCESSES)})
+    """`/metrics` port of each process."""
 
     @classmethod
     def free(cls) -> StackPorts:
         """Ports nothing listens on, for a stack beside another one."""
-        return cls(free_port(), free_port(), free_port(), free_port(), {name: free_port() for name in SERVICES})
+        return cls(
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            {name: free_port() for name in SERVICES},
+            {process: free_port() for process in PROCESSES},
+        )
 
 
 class Stack:
@@ -98,6 +117,7 @@ class Stack:
             nats=f"nats://127.0.0.1:{self.ports.nats}",
             triton=f"127.0.0.1:{self.ports.triton_grpc}",
             grpc={name: f"127.0.0.1:{port}" for name, port in self.ports.services.items()},
+            metrics={process: f"http://127.0.0.1:{port}/metrics" for process, port in self.ports.metrics.items()},
         )
 
     def _environment(self) -> dict[str, str]:
@@ -132,6 +152,7 @@ class Stack:
         return env
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        env = {**env, "LLMOPS_TELEMETRY_METRICS_PORT": str(self.ports.metrics[name])}
         with (self.log_dir / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -152,10 +173,8 @@ class Stack:
         self.triton.start(timeout_s)
         env = self._environment()
         cli = [sys.executable, "-m", "llmops.cli.main", "serve"]
-        # Qdrant local mode allows one process per storage path: embedding and retrieval share one.
-        self._spawn("embedding+retrieval", [*cli, "embedding", "retrieval"], env)
-        for name in ("ingestion", "inference", "guardrails", "feedback", "audit", "gateway"):
-            self._spawn(name, [*cli, name], env)
+        for process, services in PROCESSES.items():
+            self._spawn(process, [*cli, *services], env)
         self.wait_serving(timeout_s)
         return self.endpoints
 

@@ -6,14 +6,19 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
-from llmops.auth import Principal
+from llmops.auth import API_KEY_HEADER, AUTHORIZATION_HEADER, CREDENTIAL_HEADERS, Principal
 from llmops.errors import Unauthenticated
 from llmops.security.api_keys import KEY_PREFIX, ApiKeyVerifier
 from llmops.security.tokens import TokenVerifier
 
-AUTHORIZATION_HEADER = "authorization"
-API_KEY_HEADER = "x-api-key"
-CREDENTIAL_HEADERS = frozenset({AUTHORIZATION_HEADER, API_KEY_HEADER})
+__all__ = [
+    "API_KEY_HEADER",
+    "AUTHORIZATION_HEADER",
+    "CREDENTIAL_HEADERS",
+    "Authenticator",
+    "CredentialAuthenticator",
+    "Metadata",
+]
 
 Metadata = Sequence[tuple[str, str | bytes]]
 
