@@ -170,6 +170,10 @@ async def test_a_burst_at_twice_the_rate_is_cut_to_the_burst_and_answers_resourc
 
             errors = await asyncio.gather(*(one() for _ in range(2 * limits.burst)))
             other = await call(channel, "/llmops.api.feedback.v1.Feedback/Submit", keys.by_role["admin"])
+            service = [
+                await call(channel, "/llmops.api.feedback.v1.Feedback/Submit", keys.by_role["service"])
+                for _ in range(2 * limits.burst)
+            ]
     finally:
         await server.stop(0)
     codes = [e.code() for e in errors]
@@ -179,6 +183,7 @@ async def test_a_burst_at_twice_the_rate_is_cut_to_the_burst_and_answers_resourc
     assert "rate limit" in (refused[0].details() or "")
     assert any(k == RETRY_AFTER_HEADER and int(v) > 0 for k, v in refused[0].trailing_metadata() or ())
     assert other == grpc.StatusCode.UNIMPLEMENTED  # another principal has its own bucket
+    assert set(service) == {grpc.StatusCode.UNIMPLEMENTED}  # platform services fan out; they are not rate limited
 
 
 class SlowEmbedding(embedding_pb2_grpc.EmbeddingServicer):

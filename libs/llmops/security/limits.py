@@ -6,7 +6,9 @@ the caller learns in microseconds and backs off, while the calls already admitte
 - `RateLimiter`: a token bucket per principal (tenant + subject): `burst` calls at once, then `rate_per_s`.
 - `ConcurrencyInterceptor`: at most `max_concurrent` calls in flight; put it before authentication so a flood
   of bad credentials (each costs a key derivation) is bounded too.
-- `RateLimitInterceptor`: after authentication, so the bucket is the verified principal's, not a header's.
+- `RateLimitInterceptor`: after authentication, so the bucket is the verified caller's, not a header's; the
+  platform's own services (role `service`) are exempt, so one user's `Ask` fanning out into several internal
+  calls never spends more than its one token at the gateway.
 
 Health checks and reflection are never limited: a busy service must still answer its probes.
 """
@@ -26,7 +28,7 @@ from llmops.auth import TENANT_HEADER, USER_HEADER
 from llmops.errors import Unauthenticated
 from llmops.logging import get_logger
 from llmops.security.context import current_authentication
-from llmops.security.roles import PUBLIC_SERVICES
+from llmops.security.roles import PUBLIC_SERVICES, Role
 from llmops.settings import LimitSettings
 
 log = get_logger(__name__)
@@ -89,13 +91,16 @@ def _is_public(method: str) -> bool:
     return method.lstrip("/").rpartition("/")[0] in PUBLIC_SERVICES
 
 
-def caller_key(metadata: Any) -> str:
-    """The rate-limit key of the call: the verified principal, else the `x-llmops-*` identity (no auth)."""
+def caller_key(metadata: Any, exempt_roles: frozenset[str] = frozenset()) -> str | None:
+    """The rate-limit key of the call: the verified caller (None if it holds an exempt role), else the
+    `x-llmops-*` identity when the server authenticates no one."""
     try:
         caller = current_authentication().caller
     except Unauthenticated:  # this server authenticates no one: the headers are all there is
         values = {str(k).lower(): v for k, v in metadata or ()}
         return f"{_text(values.get(TENANT_HEADER, ''))}/{_text(values.get(USER_HEADER, ''))}"
+    if exempt_roles & set(caller.roles):
+        return None
     return f"{caller.tenant}/{caller.subject}"
 
 
@@ -132,10 +137,15 @@ def _wrap(
 
 
 class RateLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses a principal's calls beyond its token bucket with RESOURCE_EXHAUSTED and `retry-after-ms`."""
+    """Refuses a principal's calls beyond its token bucket with RESOURCE_EXHAUSTED and `retry-after-ms`.
 
-    def __init__(self, limiter: RateLimiter) -> None:
+    Callers holding an exempt role (by default `service`: the platform's own services, which fan one user request
+    out into several calls) are not rate limited; the concurrency bound still applies to them.
+    """
+
+    def __init__(self, limiter: RateLimiter, exempt_roles: frozenset[str] = frozenset({Role.SERVICE.value})) -> None:
         self._limiter = limiter
+        self._exempt = exempt_roles
 
     async def intercept_service(
         self,
@@ -145,11 +155,13 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None or _is_public(handler_call_details.method):
             return handler
-        limiter = self._limiter
+        limiter, exempt = self._limiter, self._exempt
         method = handler_call_details.method
 
         async def admitted(context: grpc.aio.ServicerContext) -> None:
-            key = caller_key(context.invocation_metadata())
+            key = caller_key(context.invocation_metadata(), exempt)
+            if key is None:
+                return
             wait_s = limiter.acquire(key)
             if wait_s:
                 log.info("rpc refused", method=method, code="RESOURCE_EXHAUSTED", reason="rate_limited", caller=key)
