@@ -10,8 +10,8 @@ the original is terminated, so it never blocks the stream.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +28,13 @@ from pydantic import ValidationError
 from llmops.errors import PoisonMessage, Unavailable
 from llmops.events import EVENT_TYPES, SPEC_VERSION, Event
 from llmops.logging import get_logger
+from llmops.observability.metrics import (
+    DEAD_LETTERS,
+    EVENT_HANDLE_SECONDS,
+    EVENTS_HANDLED,
+    record_consumer_info,
+)
+from llmops.observability.tracing import consumer_span, inject_trace_headers
 from llmops.settings import CommonSettings
 
 log = get_logger(__name__)
@@ -92,22 +99,14 @@ async def ensure_streams(nats_url: str, streams: Iterable[StreamSpec] = STREAMS,
         await nc.drain()
 
 
-_traceparent: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
-
-
-def current_traceparent() -> str:
-    """The W3C traceparent of the work in progress, or a fresh one when none is bound."""
-    return _traceparent.get() or f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-
-
-def bind_traceparent(value: str | None) -> None:
-    """Binds a traceparent for events published by the current task."""
-    _traceparent.set(value)
+def _fresh_traceparent() -> str:
+    """A new W3C traceparent, for events published outside any trace (e.g. by a periodic task)."""
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
 def cloudevent_headers(event: Event, source: str) -> dict[str, str]:
-    """CloudEvents binary-mode attributes as NATS headers, plus the JetStream dedupe id."""
-    return {
+    """CloudEvents binary-mode attributes as NATS headers, the trace context and the JetStream dedupe id."""
+    headers = {
         "ce-id": event.event_id,
         "ce-type": event.type,
         "ce-source": source,
@@ -115,9 +114,11 @@ def cloudevent_headers(event: Event, source: str) -> dict[str, str]:
         "ce-specversion": SPEC_VERSION,
         "ce-tenant": event.tenant,
         "content-type": "application/json",
-        "traceparent": current_traceparent(),
+        **inject_trace_headers({}),
         "Nats-Msg-Id": event.event_id,
     }
+    headers.setdefault("traceparent", _fresh_traceparent())
+    return headers
 
 
 @dataclass(frozen=True)
@@ -156,9 +157,15 @@ class Bus:
         retry_delay_s: float = 0.5,
         publish_timeout_s: float = 5.0,
         stream_replicas: int = 1,
+        lag_interval_s: float = 15.0,
     ) -> None:
         self.nats_url = nats_url
         self.source = source
+        self.service = source.rpartition("/")[2]
+        """The `service` label of this bus's metrics: `gateway` for source `llmops/gateway`."""
+        self.lag_interval_s = lag_interval_s
+        self._consumers: list[tuple[str, str]] = []
+        self._lag_task: asyncio.Task[None] | None = None
         self.max_deliver = max_deliver
         self.ack_wait_s = ack_wait_s
         self.retry_delay_s = retry_delay_s
@@ -181,9 +188,25 @@ class Bus:
         """Ensures the streams exist, then connects and starts every registered consumer."""
         await ensure_streams(self.nats_url, replicas=self.stream_replicas)
         await self.broker.start()
+        if self._consumers:
+            self._lag_task = asyncio.create_task(self._watch_lag(), name=f"{self.service}-consumer-lag")
+
+    async def _watch_lag(self) -> None:
+        """Publishes each durable consumer's lag as metrics (`llmops_consumer_pending`) every `lag_interval_s`."""
+        while True:
+            for stream, durable in self._consumers:
+                try:
+                    js = self.broker.connection.jetstream()
+                    record_consumer_info(await js.consumer_info(stream, durable))
+                except Exception as exc:  # noqa: BLE001 - a metrics chore must outlive a reconnect
+                    log.debug("consumer lag unavailable", consumer=durable, error=type(exc).__name__)
+            await asyncio.sleep(self.lag_interval_s)
 
     async def stop(self) -> None:
         """Stops consumers (waiting for in-flight handlers) and closes the connection."""
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            self._lag_task = None
         try:
             await self.broker.stop()
         except nats.errors.Error as exc:
@@ -248,6 +271,7 @@ class Bus:
         batch_size: int,
         concurrency: int,
     ) -> None:
+        self._consumers.append((stream_for(subject), durable))
         subscriber = self.broker.subscriber(
             subject,
             stream=JStream(stream_for(subject), declare=False),
@@ -297,21 +321,28 @@ class Bus:
         except (PoisonMessage, ValidationError, ValueError) as exc:
             await self._dead_letter(msg, ctx, durable, f"undecodable: {exc}")
             return
-        bind_traceparent(headers.get("traceparent"))
-        try:
-            await handler(event, ctx)
-        except PoisonMessage as exc:
-            await self._dead_letter(msg, ctx, durable, str(exc))
-            return
-        except Exception as exc:
-            if ctx.deliveries >= self.max_deliver:
-                bound.exception("handler failed on its last delivery")
-                await self._dead_letter(msg, ctx, durable, f"{type(exc).__name__}: {exc}")
-            else:
-                bound.warning("handler failed, will retry", error=f"{type(exc).__name__}: {exc}")
-                await msg.nack(delay=self.retry_delay_s * ctx.deliveries)
-            return
-        await msg.ack()
+        subject = filter_subject
+        attributes = {"messaging.destination.name": ctx.subject, "messaging.consumer.group.name": durable}
+        with consumer_span(f"consume {ctx.subject}", headers, **attributes, **{"messaging.message.id": ctx.id}):
+            started = time.perf_counter()
+            try:
+                await handler(event, ctx)
+            except PoisonMessage as exc:
+                await self._dead_letter(msg, ctx, durable, str(exc))
+                return
+            except Exception as exc:
+                if ctx.deliveries >= self.max_deliver:
+                    bound.exception("handler failed on its last delivery")
+                    await self._dead_letter(msg, ctx, durable, f"{type(exc).__name__}: {exc}")
+                else:
+                    bound.warning("handler failed, will retry", error=f"{type(exc).__name__}: {exc}")
+                    EVENTS_HANDLED.labels(self.service, subject, "retry").inc()
+                    await msg.nack(delay=self.retry_delay_s * ctx.deliveries)
+                return
+            finally:
+                EVENT_HANDLE_SECONDS.labels(self.service, subject).observe(time.perf_counter() - started)
+            await msg.ack()
+            EVENTS_HANDLED.labels(self.service, subject, "ack").inc()
 
     async def _dead_letter(self, msg: NatsMessage, ctx: EventContext, durable: str, reason: str) -> None:
         raw = msg.raw_message
@@ -330,6 +361,8 @@ class Bus:
         await self._publish(raw.data, f"{DEAD_LETTER_PREFIX}.{ctx.subject}", headers)
         log.error("event dead-lettered", consumer=durable, subject=ctx.subject, event_id=ctx.id, reason=reason)
         await msg.reject()
+        DEAD_LETTERS.labels(self.service, ctx.subject).inc()
+        EVENTS_HANDLED.labels(self.service, ctx.subject, "dead_letter").inc()
 
 
 def _parse_time(value: str | None) -> datetime | None:

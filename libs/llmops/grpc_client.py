@@ -7,7 +7,7 @@ Every service dials its peers with `open_channel`, so a call from the gateway to
 - a deadline no later than the one of the request being served (propagation): a client that gave the gateway
   2 s never makes retrieval work for 10;
 - TLS, with a client certificate for mutual TLS, when `LLMOPS_TLS_*` is set;
-- the trace context (`traceparent`), when interceptors for it are passed in.
+- the trace context (`traceparent`), so one request is one trace across services.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 
 from llmops.auth import API_KEY_HEADER, CREDENTIAL_HEADERS
+from llmops.observability.tracing import client_interceptors
 from llmops.settings import GrpcSettings, TlsSettings
 
 _deadline: ContextVar[float | None] = ContextVar("llmops_incoming_deadline", default=None)
@@ -61,13 +62,8 @@ def outgoing_metadata(metadata: Metadata | None, api_key: str | None) -> grpc.ai
     return grpc.aio.Metadata(*pairs)
 
 
-class OutgoingCallInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
-    grpc.aio.StreamUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.StreamStreamClientInterceptor,  # type: ignore[misc]
-):
-    """Adds the service credential and caps the timeout by the incoming deadline, for all four call kinds."""
+class _OutgoingCall:
+    """Adds the service credential and caps the timeout by the incoming deadline."""
 
     def __init__(self, api_key: str | None) -> None:
         self._api_key = api_key
@@ -81,16 +77,23 @@ class OutgoingCallInterceptor(
             wait_for_ready=details.wait_for_ready,
         )
 
+
+# One class per call kind: a grpc.aio channel files each interceptor under the first kind it is an instance of.
+class _UnaryUnary(_OutgoingCall, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(
         self, continuation: Callable[..., Awaitable[Any]], client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
+
+class _UnaryStream(_OutgoingCall, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_stream(
         self, continuation: Callable[..., Awaitable[Any]], client_call_details: grpc.aio.ClientCallDetails, request: Any
     ) -> Any:
         return await continuation(self._details(client_call_details), request)
 
+
+class _StreamUnary(_OutgoingCall, grpc.aio.StreamUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_unary(
         self,
         continuation: Callable[..., Awaitable[Any]],
@@ -99,6 +102,8 @@ class OutgoingCallInterceptor(
     ) -> Any:
         return await continuation(self._details(client_call_details), request_iterator)
 
+
+class _StreamStream(_OutgoingCall, grpc.aio.StreamStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_stream_stream(
         self,
         continuation: Callable[..., Awaitable[Any]],
@@ -106,6 +111,11 @@ class OutgoingCallInterceptor(
         request_iterator: AsyncIterable[Any],
     ) -> Any:
         return await continuation(self._details(client_call_details), request_iterator)
+
+
+def outgoing_call_interceptors(api_key: str | None) -> list[grpc.aio.ClientInterceptor]:
+    """Credential and deadline interceptors for all four call kinds."""
+    return [kind(api_key) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)]
 
 
 def channel_credentials(tls: TlsSettings) -> grpc.ChannelCredentials:
@@ -124,9 +134,10 @@ def open_channel(
     interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     options: Sequence[tuple[str, Any]] = (),
 ) -> grpc.aio.Channel:
-    """A channel to another platform service with this service's credential, deadline propagation and TLS."""
+    """A channel to another platform service with this service's credential, deadline propagation, trace context
+    and TLS."""
     api_key = settings.client.api_key.get_secret_value() if settings.client.api_key else None
-    chain = [OutgoingCallInterceptor(api_key), *interceptors]
+    chain = [*outgoing_call_interceptors(api_key), *client_interceptors(), *interceptors]
     opts = [("grpc.max_receive_message_length", settings.max_message_bytes), *options]
     if settings.tls.enabled:
         if settings.tls.server_name_override:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,10 @@ from grpc_reflection.v1alpha import reflection
 
 from llmops.errors import DomainError
 from llmops.grpc_client import bind_incoming_deadline, reset_incoming_deadline
+from llmops.grpc_handlers import same_kind
 from llmops.logging import get_logger
+from llmops.observability.metrics import MetricsInterceptor
+from llmops.observability.tracing import TracingServerInterceptor
 from llmops.settings import AuthSettings, GrpcSettings, TlsSettings
 
 log = get_logger(__name__)
@@ -52,29 +56,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return handler
         method = handler_call_details.method
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                _wrap_unary(method, handler.stream_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            _wrap_stream(method, handler.stream_stream),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return same_kind(handler, lambda b: _wrap_unary(method, b), lambda b: _wrap_stream(method, b))
 
 
 async def _abort_for(method: str, exc: BaseException, context: grpc.aio.ServicerContext, started: float) -> None:
@@ -107,7 +89,11 @@ def _wrap_unary(method: str, behaviour: Callable[..., Awaitable[Any]]) -> Callab
     return wrapped
 
 
-def _wrap_stream(method: str, behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+def _wrap_stream(method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    if not inspect.isasyncgenfunction(behaviour):
+        # Reader/writer style (`await context.write(...)`), e.g. the health service's Watch.
+        return _wrap_unary(method, behaviour)
+
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         started = time.perf_counter()
         # Not reset: an async generator may be closed from another context; the RPC's task ends with the call.
@@ -123,6 +109,13 @@ def _wrap_stream(method: str, behaviour: Callable[..., AsyncIterator[Any]]) -> C
         log.debug("rpc", method=method, code="OK", ms=round((time.perf_counter() - started) * 1000, 2))
 
     return wrapped
+
+
+def metrics_service_label(service_names: Iterable[str]) -> str:
+    """The `service` label of a server's metrics: `gateway` for `llmops.api.gateway.v1.Assistant` (joined with
+    `+` when one server hosts several platform services)."""
+    labels = sorted({name.split(".")[2] if name.startswith("llmops.api.") else name for name in service_names})
+    return "+".join(labels) or "grpc"
 
 
 def server_credentials(tls: TlsSettings) -> grpc.ServerCredentials:
@@ -149,13 +142,20 @@ class GrpcServer:
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         tls: TlsSettings | None = None,
     ) -> None:
+        """A server for `bindings`; every call is traced, logged with its error mapping and counted in metrics
+        (in that order, outermost first), then passes `interceptors`."""
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
             # Above the auth interceptor's own limit, so oversized metadata gets its clear INVALID_ARGUMENT.
             ("grpc.max_metadata_size", 64 * 1024),
         ]
-        self._server = grpc.aio.server(interceptors=[ErrorMappingInterceptor(), *interceptors], options=options)
+        observed = [
+            TracingServerInterceptor(),  # outermost, so the error log lines carry the trace id
+            ErrorMappingInterceptor(),
+            MetricsInterceptor(metrics_service_label(b.service_name for b in bindings)),
+        ]
+        self._server = grpc.aio.server(interceptors=[*observed, *interceptors], options=options)
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         for binding in bindings:

@@ -8,6 +8,8 @@ from typing import Literal
 
 import structlog
 
+from llmops.observability.tracing import add_trace_ids
+
 _SENSITIVE_KEYS = frozenset({"password", "secret", "token", "api_key", "authorization", "dsn"})
 
 
@@ -30,6 +32,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["auto", "console", "json
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
         _drop_secrets,
     ]
     structlog.configure(

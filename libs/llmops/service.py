@@ -9,9 +9,25 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer
-from llmops.logging import get_logger
+from llmops.logging import configure_logging, get_logger
+from llmops.observability.metrics import start_metrics_endpoint
+from llmops.observability.tracing import configure_tracing, flush_tracing
+from llmops.settings import CommonSettings
 
 log = get_logger(__name__)
+
+
+def configure_service(name: str, common: CommonSettings) -> None:
+    """A service process's logging, tracing and `/metrics` endpoint, from the platform-wide settings.
+
+    Tracing and the metrics endpoint are per process: when several services share one (`llmops serve a b`), the
+    first one's name is the process's trace `service.name`.
+    """
+    configure_logging(common.log_level, common.log_format)
+    configure_tracing(name, common.telemetry)
+    port = start_metrics_endpoint(common.telemetry)
+    if port is not None:
+        log.info("metrics endpoint", service=name, url=f"http://{common.telemetry.metrics_host}:{port}/metrics")
 
 
 async def wait_for_shutdown_signal() -> None:
@@ -57,6 +73,7 @@ async def run_until_stopped(
             await bus.stop()
         for close in on_stop:
             await close()
+        flush_tracing()
         log.info("service stopped", service=name)
 
 

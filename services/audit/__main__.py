@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 from llmops.api.audit.v1 import audit_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging
-from llmops.service import PeriodicTask, run_until_stopped
+from llmops.service import PeriodicTask, configure_service, run_until_stopped
 from services.audit import handlers
 from services.audit.adapters.sealing import Ed25519Sealer, load_or_create_key
 from services.audit.adapters.sql_engines import Engine, PostgresEngine, SqliteEngine
@@ -31,7 +30,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     """
     settings = settings or Settings()
     common = settings.common
-    configure_logging(common.log_level, common.log_format)
+    configure_service("audit", common)
     sealer = Ed25519Sealer(load_or_create_key(settings.signing_key.get_secret_value(), settings.resolved_key_path()))
     dsn = settings.postgres_dsn.get_secret_value()
     engine: Engine = PostgresEngine(dsn, settings.postgres_schema) if dsn else SqliteEngine(settings.resolved_db_path())

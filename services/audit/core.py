@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from llmops.errors import InvalidArgument
+from llmops.errors import InvalidArgument, PermissionDenied
 from llmops.events import Event
 
 GUARDRAIL_ACTIONS = ("", "block", "redact")
@@ -67,6 +67,17 @@ class Query:
     from_sequence: int = 0
     """The first log position this page may return (the page token)."""
     page_size: int = DEFAULT_PAGE_SIZE
+
+
+def scoped_to_tenant(query: Query, tenant: str) -> Query:
+    """`query` limited to one tenant's records: a compliance officer reads their own tenant's log.
+
+    Raises:
+        PermissionDenied: the query names another tenant.
+    """
+    if query.tenant and query.tenant != tenant:
+        raise PermissionDenied(f"you may query tenant {tenant!r} only, not {query.tenant!r}")
+    return replace(query, tenant=tenant)
 
 
 @dataclass(frozen=True)

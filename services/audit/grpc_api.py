@@ -10,10 +10,27 @@ import grpc
 from llmops.api.audit.v1 import audit_pb2 as pb
 from llmops.api.audit.v1 import audit_pb2_grpc
 from llmops.auth import principal_from_metadata
+from llmops.errors import Unauthenticated
+from llmops.security.context import current_authentication
+from llmops.security.roles import Role
 from services.audit.app import AuditTrail
+from services.audit.core import Query, scoped_to_tenant
 from services.audit.mappers import head_json, head_to_pb, page_to_pb, proven_json, query_from_pb
 
 EXPORT_CHUNK_RECORDS = 200
+
+
+def _within_reach(query: Query) -> Query:
+    """The records an authenticated caller may read: its own tenant's, unless it is an `admin` (who verifies the
+    whole log). Without authentication (embedded mode) callers name any tenant in headers, so scoping would
+    protect nothing; the query's own tenant filter applies."""
+    try:
+        authenticated = current_authentication()
+    except Unauthenticated:
+        return query
+    if Role.ADMIN.value in authenticated.caller.roles:
+        return query
+    return scoped_to_tenant(query, authenticated.principal.tenant)
 
 
 class AuditServicer(audit_pb2_grpc.AuditServicer):
@@ -27,14 +44,14 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     async def Query(self, request: pb.QueryRequest, context: grpc.aio.ServicerContext) -> pb.QueryResponse:
         """Matching records in log order, one page at a time; the query itself is recorded."""
         principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
-        return page_to_pb(await self.trail.query(query_from_pb(request), principal))
+        return page_to_pb(await self.trail.query(_within_reach(query_from_pb(request)), principal))
 
     async def Export(
         self, request: pb.ExportRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ExportChunk]:
         """JSON lines: the signed head first, then every matching record with its inclusion proof against it."""
         principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
-        head, proven = await self.trail.export(query_from_pb(request.query), principal)
+        head, proven = await self.trail.export(_within_reach(query_from_pb(request.query)), principal)
         lines = [json.dumps(head_json(head, self.public_key))]
         count = 0
         async for item in proven:

@@ -8,8 +8,8 @@ from collections.abc import Awaitable
 from llmops.api.embedding.v1 import embedding_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging, get_logger
-from llmops.service import run_until_stopped
+from llmops.logging import get_logger
+from llmops.service import configure_service, run_until_stopped
 from llmops.vectorstore import ChunkIndex, close_qdrant, open_qdrant
 from services.embedding import handlers
 from services.embedding.adapters.sentence_model import Embedder, SentenceTransformerEmbedder
@@ -28,7 +28,7 @@ async def main(
     """Runs embedding until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common
-    configure_logging(common.log_level, common.log_format)
+    configure_service("embedding", common)
     if embedder is None:
         model = await asyncio.to_thread(
             SentenceTransformerEmbedder,

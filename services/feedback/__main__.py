@@ -11,8 +11,7 @@ from llmops.bus import Bus
 from llmops.embedding_client import GrpcEmbedder
 from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging
-from llmops.service import run_until_stopped
+from llmops.service import configure_service, run_until_stopped
 from services.feedback import handlers
 from services.feedback.adapters.gateway import GatewayAsker
 from services.feedback.adapters.prompts import GrpcPromptRoller
@@ -29,7 +28,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     """Runs feedback until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common
-    configure_logging(common.log_level, common.log_format)
+    configure_service("feedback", common)
     store = FeedbackStore(settings.resolved_db_path())
     bus = Bus.from_settings(common, "llmops/feedback")
     gateway = open_channel(settings.gateway_url, settings.grpc)

@@ -14,9 +14,8 @@ from llmops.bus import Bus
 from llmops.events import utcnow
 from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging
 from llmops.prompts.store import PromptCatalog, open_prompt_store
-from llmops.service import PeriodicTask, run_until_stopped
+from llmops.service import PeriodicTask, configure_service, run_until_stopped
 from llmops.vectorstore import close_qdrant, open_qdrant
 from services.gateway import handlers
 from services.gateway.adapters.guardrails import Guard
@@ -33,7 +32,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     """Runs the gateway until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common
-    configure_logging(common.log_level, common.log_format)
+    configure_service("gateway", common)
     retrieval_channel = open_channel(settings.retrieval_url, settings.grpc)
     inference_channel = open_channel(settings.inference_url, settings.grpc)
     embedding_channel = open_channel(settings.embedding_url, settings.grpc)

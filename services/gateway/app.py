@@ -29,6 +29,7 @@ from llmops.errors import (
 )
 from llmops.events import CitedSource, InteractionCompleted, Usage, utcnow
 from llmops.logging import get_logger
+from llmops.observability.metrics import count_cache_lookup
 from llmops.prompts.builtin import RAG_PROMPT
 from llmops.prompts.store import PromptCatalog
 from services.gateway.adapters.guardrails import Guard
@@ -256,10 +257,12 @@ class Assistant:
     async def _cached(self, cache: AnswerCache, plan: Plan) -> CachedAnswer | None:
         """A cached answer, or None; the cache is best-effort, so its failure only costs a generation."""
         try:
-            return await cache.store.lookup(plan.key, plan.vector, self.clock())
+            hit = await cache.store.lookup(plan.key, plan.vector, self.clock())
         except Exception as exc:  # noqa: BLE001 - any cache failure degrades to a miss
             log.warning("semantic cache lookup failed", error=f"{type(exc).__name__}: {exc}")
-            return None
+            hit = None
+        count_cache_lookup(hit is not None)
+        return hit
 
     async def _keep(self, cache: AnswerCache, plan: Plan, answer: CachedAnswer) -> None:
         try:

@@ -9,6 +9,7 @@ import grpc
 from llmops.api.gateway.v1 import gateway_pb2 as pb
 from llmops.api.gateway.v1 import gateway_pb2_grpc
 from llmops.auth import principal_from_metadata
+from llmops.observability.tracing import annotate_current_span
 from services.gateway import mappers
 from services.gateway.app import Answer, Assistant
 from services.gateway.core import Limits, Question, validate_question
@@ -42,6 +43,7 @@ class AssistantServicer(gateway_pb2_grpc.AssistantServicer):
         principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
         async for item in self.app.ask(principal, question):
             if isinstance(item, Answer):
+                annotate_current_span(llmops__tenant=principal.tenant, llmops__interaction_id=item.interaction_id)
                 return mappers.answer_to_pb(item)
         raise AssertionError("ask ended without an answer")  # pragma: no cover
 
@@ -52,6 +54,7 @@ class AssistantServicer(gateway_pb2_grpc.AssistantServicer):
         principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
         async for item in self.app.ask(principal, question):
             if isinstance(item, Answer):
+                annotate_current_span(llmops__tenant=principal.tenant, llmops__interaction_id=item.interaction_id)
                 yield pb.AskStreamResponse(done=mappers.answer_to_pb(item))
             elif isinstance(item, str):
                 yield pb.AskStreamResponse(delta=item)

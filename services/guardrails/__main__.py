@@ -10,8 +10,7 @@ from llmops.bus import Bus
 from llmops.embedding_client import GrpcEmbedder
 from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging
-from llmops.service import PeriodicTask, run_until_stopped
+from llmops.service import PeriodicTask, configure_service, run_until_stopped
 from services.guardrails import core, pii
 from services.guardrails.app import Guardrails, policy_event
 from services.guardrails.config import Settings
@@ -25,7 +24,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     """Runs guardrails until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common
-    configure_logging(common.log_level, common.log_format)
+    configure_service("guardrails", common)
     policies = PolicySet(settings.resolved_policies_dir())
     policies.reload()
     bus = Bus.from_settings(common, "llmops/guardrails")

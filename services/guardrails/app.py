@@ -12,6 +12,7 @@ from typing import Protocol
 from llmops.errors import DeadlineExceeded, FailedPrecondition
 from llmops.events import Event, GuardrailsFlagged, GuardrailsPolicyChanged
 from llmops.logging import get_logger
+from llmops.observability.metrics import count_verdict
 from services.guardrails import core
 from services.guardrails.core import Verdict
 from services.guardrails.policy import Action, Policy, PolicyChange, PolicySet, Topic
@@ -56,7 +57,7 @@ class Guardrails:
             )
             return core.input_verdict(text, policy, [*core.judge_topics(topics, policy), *judged], salt=tenant)
 
-        return await self._run(tenant, interaction_id, check)
+        return await self._run("input", tenant, interaction_id, check)
 
     async def _topics(self, policy: Policy, text: str) -> list[Finding]:
         """Topic findings by embedding similarity, when the policy lists topics."""
@@ -83,7 +84,7 @@ class Guardrails:
     async def check_document(self, tenant: str, application: str, text: str) -> Verdict:
         core.validate_text(text, "text")
         policy = self.policy(tenant, application)
-        return await self._run(tenant, "", lambda: asyncio.to_thread(core.check_document, text, policy))
+        return await self._run("document", tenant, "", lambda: asyncio.to_thread(core.check_document, text, policy))
 
     async def check_output(
         self,
@@ -97,12 +98,15 @@ class Guardrails:
         core.validate_text(answer, "answer")
         policy = self.policy(tenant, application)
         return await self._run(
+            "output",
             tenant,
             interaction_id,
             lambda: asyncio.to_thread(core.check_output, answer, sources, canary, policy, tenant),
         )
 
-    async def _run(self, tenant: str, interaction_id: str, check: Callable[[], Awaitable[Verdict]]) -> Verdict:
+    async def _run(
+        self, stage: str, tenant: str, interaction_id: str, check: Callable[[], Awaitable[Verdict]]
+    ) -> Verdict:
         started = time.perf_counter()
         # Scanning a long text takes milliseconds: worker threads keep the event loop answering.
         try:
@@ -112,6 +116,7 @@ class Guardrails:
                 f"the guardrail checks took longer than their {self.budget_s:g} s budget; nothing was decided"
             ) from None
         verdict = replace(verdict, extra={"latency_ms": f"{(time.perf_counter() - started) * 1000:.3f}"})
+        count_verdict(stage, verdict.action.name.lower())
         if verdict.action != Action.ALLOW:
             await self.bus.publish(flagged_event(tenant, interaction_id, verdict))
         return verdict

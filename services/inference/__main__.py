@@ -11,9 +11,9 @@ from llmops.api.inference.v1 import inference_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging, get_logger
+from llmops.logging import get_logger
 from llmops.prompts.store import PromptCatalog, open_prompt_store
-from llmops.service import PeriodicTask, run_until_stopped
+from llmops.service import PeriodicTask, configure_service, run_until_stopped
 from services.inference.adapters import budget_store
 from services.inference.adapters.budget_store import BudgetStore
 from services.inference.adapters.promotion import FeedbackPromotionGate
@@ -51,7 +51,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     """Runs inference until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common
-    configure_logging(common.log_level, common.log_format)
+    configure_service("inference", common)
     retry = RetryPolicy(settings.retry_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s)
     generators: dict[str, TritonGenerator] = {}
     models: dict[str, Model] = {}

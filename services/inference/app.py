@@ -14,6 +14,7 @@ from llmops.auth import Principal
 from llmops.errors import DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable
 from llmops.events import BudgetAlert, utcnow
 from llmops.logging import get_logger
+from llmops.observability.metrics import record_usage
 from llmops.prompts.core import ModelParameters, render
 from llmops.prompts.store import PromptCatalog
 from services.inference.adapters.budget_store import BudgetStore
@@ -28,6 +29,7 @@ from services.inference.core import (
     Piece,
     Pricing,
     PromptUse,
+    Usage,
     estimate_tokens,
     finish_reason,
     render_chatml,
@@ -215,7 +217,7 @@ class Inference:
                     chosen, prompt, params, pieces, use, route, failed, first_token_ms, started
                 )
                 charged = True
-                await self._charge(principal.tenant, completion.usage.total_tokens, completion.usage.cost_usd)
+                await self._charge(principal.tenant, completion.model, completion.usage)
                 yield completion
                 return
             finally:
@@ -224,11 +226,12 @@ class Inference:
                     text = "".join(p.text for p in pieces)
                     spent = usage(chosen.counter.count(prompt), chosen.counter.count(text), chosen.pricing)
                     with contextlib.suppress(asyncio.CancelledError):
-                        await asyncio.shield(self._charge(principal.tenant, spent.total_tokens, spent.cost_usd))
+                        await asyncio.shield(self._charge(principal.tenant, chosen.served_as, spent))
 
-    async def _charge(self, tenant: str, tokens: int, cost_usd: float) -> None:
+    async def _charge(self, tenant: str, model: str, spent: Usage) -> None:
+        record_usage(tenant, model, spent.prompt_tokens, spent.completion_tokens, spent.cost_usd)
         if self.budgets is not None:
-            await self.budgets.record(tenant, tokens, cost_usd)
+            await self.budgets.record(tenant, spent.total_tokens, spent.cost_usd)
 
     @staticmethod
     def _completion(

@@ -10,10 +10,10 @@ from nats.js.api import StorageType
 from llmops.api.ingestion.v1 import ingestion_pb2_grpc
 from llmops.bus import Bus
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging, get_logger
+from llmops.logging import get_logger
 from llmops.pii.masking import MaskingPolicy
 from llmops.pii.presidio import PresidioDetector
-from llmops.service import run_until_stopped
+from llmops.service import configure_service, run_until_stopped
 from services.ingestion import handlers
 from services.ingestion.adapters.raw_store import ObjectStoreRawStore
 from services.ingestion.adapters.sqlite_store import SqliteDocumentStore
@@ -32,7 +32,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     """Runs ingestion until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common
-    configure_logging(common.log_level, common.log_format)
+    configure_service("ingestion", common)
     store = SqliteDocumentStore(settings.resolved_db_path())
     tokenizer_path = settings.tokenizer_path or bundled_tokenizer_path()
     tokenizer = WordPieceTokenizer(tokenizer_path) if tokenizer_path else None

@@ -9,8 +9,7 @@ from llmops.api.embedding.v1 import embedding_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2_grpc
 from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.logging import configure_logging
-from llmops.service import run_until_stopped
+from llmops.service import configure_service, run_until_stopped
 from llmops.vectorstore import ChunkIndex, close_qdrant, open_qdrant
 from services.retrieval.app import Retrieval
 from services.retrieval.config import Settings
@@ -24,7 +23,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     """Runs retrieval until signalled (or until `stopped` completes)."""
     settings = settings or Settings()
     common = settings.common
-    configure_logging(common.log_level, common.log_format)
+    configure_service("retrieval", common)
     index = ChunkIndex(open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()), settings.dimensions)
     channel = open_channel(settings.embedding_url, settings.grpc)
     app = Retrieval(index, embedding_pb2_grpc.EmbeddingStub(channel), settings.embed_timeout_s)

@@ -314,3 +314,52 @@ async def test_mutual_tls_admits_a_client_with_a_certificate_from_the_ca_and_no_
         assert await health(GrpcSettings()) == grpc.StatusCode.UNAVAILABLE  # plaintext to a TLS port
     finally:
         await server.stop(0)
+
+
+class CountingAuthenticator:
+    """Lets every call through as a service; counts how often it was asked."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def authenticate(self, metadata: Any) -> Any:
+        from llmops.auth import Principal
+
+        self.calls += 1
+        return Principal(tenant="acme", subject="svc", roles=("service",))
+
+
+async def test_the_concurrency_bound_refuses_before_authentication_and_frees_slots_of_cancelled_calls() -> None:
+    from llmops.security import AuthInterceptor
+    from llmops.security.limits import ConcurrencyInterceptor
+
+    servicer, authenticator, bound = SlowEmbedding(), CountingAuthenticator(), ConcurrencyInterceptor(1)
+    binding = ServiceBinding(
+        servicer, embedding_pb2_grpc.add_EmbeddingServicer_to_server, "llmops.api.embedding.v1.Embedding"
+    )
+    server = GrpcServer([binding], interceptors=[bound, AuthInterceptor(authenticator)])
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            stub = embedding_pb2_grpc.EmbeddingStub(channel)
+            request = embedding_pb2.EmbedRequest(texts=["x"])
+            held = stub.Embed(request, metadata=(("x-api-key", "k"),), timeout=30)
+            while servicer.entered < 1:
+                await asyncio.sleep(0.01)
+            codes = []
+            for _ in range(10):
+                with pytest.raises(grpc.aio.AioRpcError) as error:
+                    await stub.Embed(request, metadata=(("x-api-key", "k"),), timeout=30)
+                codes.append(error.value.code())
+            assert authenticator.calls == 1  # the flood never reached authentication
+            held.cancel()
+            while bound.in_flight:
+                await asyncio.sleep(0.01)
+            servicer.release.set()
+            assert (
+                await stub.Embed(request, metadata=(("x-api-key", "k"),), timeout=30) == embedding_pb2.EmbedResponse()
+            )
+    finally:
+        await server.stop(0)
+    assert set(codes) == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert bound.in_flight == 0

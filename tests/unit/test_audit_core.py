@@ -9,7 +9,16 @@ import pytest
 
 from llmops.errors import InvalidArgument
 from llmops.events import DocumentDeleted, DriftAlert, GuardrailsFlagged, InteractionCompleted, PromptChanged, Usage
-from services.audit.core import DEFAULT_PAGE_SIZE, Record, page_of, parse_page_token, record_of, validate_query
+from services.audit.core import (
+    DEFAULT_PAGE_SIZE,
+    Query,
+    Record,
+    page_of,
+    parse_page_token,
+    record_of,
+    scoped_to_tenant,
+    validate_query,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -118,3 +127,12 @@ def test_a_page_carries_a_token_only_when_another_record_follows() -> None:
     assert ([r.sequence for r in full.records], full.next_page_token) == ([3, 5], "8")
     last = page_of([stored(3), stored(5)], page_size=2)
     assert ([r.sequence for r in last.records], last.next_page_token) == ([3, 5], "")
+
+
+def test_a_query_is_scoped_to_the_callers_tenant_and_naming_another_is_refused() -> None:
+    from llmops.errors import PermissionDenied
+
+    assert scoped_to_tenant(Query(), "acme").tenant == "acme"
+    assert scoped_to_tenant(Query(tenant="acme", user="alice"), "acme") == Query(tenant="acme", user="alice")
+    with pytest.raises(PermissionDenied, match="tenant 'acme' only"):
+        scoped_to_tenant(Query(tenant="globex"), "acme")

@@ -35,7 +35,9 @@ def test_compose_parses_and_omits_the_obsolete_version_key(compose: dict[str, An
 
 def test_compose_runs_every_service_beside_nats_qdrant_triton_and_postgres(compose: dict[str, Any]) -> None:
     """The production topology is complete."""
-    assert set(compose["services"]) == {*SERVICES, *NATS_NODES, "qdrant", "triton", "postgres"}
+    assert set(compose["services"]) == {
+        *SERVICES, *NATS_NODES, "qdrant", "triton", "postgres", "prometheus", "grafana", "jaeger"
+    }  # fmt: skip
 
 
 def test_every_container_has_a_healthcheck(compose: dict[str, Any]) -> None:
@@ -237,3 +239,41 @@ def test_the_dockerignore_keeps_what_the_image_copies() -> None:
     assert "**" in ignore
     for kept in ("!pyproject.toml", "!README.md", "!libs/", "!services/", "!infra/docker/"):
         assert kept in ignore
+
+
+def test_every_service_authenticates_callers_and_presents_the_services_own_key(compose: dict[str, Any]) -> None:
+    """Auth on, the hashed key file's directory mounted read-only (so replacing the file reaches running services),
+    and `up` refusing to start without the services' key."""
+    for name in SERVICES:
+        spec = compose["services"][name]
+        env = spec["environment"]
+        assert env["LLMOPS_AUTH_ENABLED"] == "true"
+        assert "./secrets:/run/llmops-secrets:ro" in spec["volumes"]
+        assert env["LLMOPS_AUTH_API_KEYS_FILE"] == "/run/llmops-secrets/api-keys.json"
+        assert env["LLMOPS_CLIENT_API_KEY"].startswith("${LLMOPS_SERVICE_API_KEY:?")
+        assert int(env["LLMOPS_LIMITS_MAX_CONCURRENT"]) > 0
+    for front_door in ("gateway", "ingestion"):
+        assert float(compose["services"][front_door]["environment"]["LLMOPS_LIMITS_RATE_PER_S"]) > 0
+
+
+def test_prometheus_scrapes_every_service_where_it_serves_metrics(compose: dict[str, Any]) -> None:
+    """Each service serves /metrics on 9464 on all interfaces, and Prometheus' config lists exactly those targets."""
+    prometheus = compose["services"]["prometheus"]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"] if v.startswith("./")}
+    config = yaml.safe_load((ROOT / mounted["/etc/prometheus/prometheus.yml"]).read_text())
+    targets = {t for job in config["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]}
+    for name in SERVICES:
+        env = compose["services"][name]["environment"]
+        assert env["LLMOPS_TELEMETRY_METRICS_HOST"] == "0.0.0.0"
+        assert f"{name}:{env['LLMOPS_TELEMETRY_METRICS_PORT']}" in targets
+        assert env["LLMOPS_TELEMETRY_TRACES_EXPORTER"] == "otlp"
+        assert env["LLMOPS_TELEMETRY_OTLP_ENDPOINT"].split("://")[1].split(":")[0] in compose["services"]
+    assert {t.split(":")[0] for t in targets} <= set(compose["services"])
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_llmops_dashboard(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    for volume in grafana["volumes"]:
+        assert (ROOT / volume.split(":")[0]).exists(), volume
+    datasources = yaml.safe_load((ROOT / "infra/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert datasources["datasources"][0]["url"] == "http://prometheus:9090"

@@ -485,3 +485,14 @@ async def test_a_credential_kind_that_is_not_configured_is_refused_by_name() -> 
     tokens_only = CredentialAuthenticator(tokens=hs_verifier())
     with pytest.raises(Unauthenticated, match="API keys are not accepted here"):
         await tokens_only.authenticate([("x-api-key", "llm_0123456789abcdef_" + "a" * 43)])
+
+
+def test_rewriting_the_key_file_keeps_the_mode_the_operator_gave_it(tmp_path: Path) -> None:
+    """Operators open the hashes-only file to the services' user; a later `llmops keys` must not close it again."""
+    path = tmp_path / "keys.json"
+    store = JsonFileKeyStore(path)
+    store.put(issue()[1])
+    path.chmod(0o644)
+    store.put(issue()[1])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert len(JsonFileKeyStore(path).records()) == 2

@@ -35,8 +35,10 @@ from llmops.auth import (
     principal_metadata,
 )
 from llmops.errors import DomainError, InvalidArgument
+from llmops.grpc_handlers import same_kind
 from llmops.grpc_server import status_for
 from llmops.logging import get_logger
+from llmops.observability.metrics import count_rejection
 from llmops.security.api_keys import TENANT_PATTERN
 from llmops.security.context import Authenticated, reset_authentication, set_authentication
 from llmops.security.credentials import CREDENTIAL_HEADERS, Authenticator, Metadata
@@ -103,6 +105,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except DomainError as exc:
             code = status_for(exc)
             log.info("rpc refused", method=method, code=code.name, reason=str(exc))
+            count_rejection(method, code.name.lower())
             return _refusing(handler, code, str(exc))
         except Exception:
             reference = uuid.uuid4().hex[:12]
@@ -148,27 +151,6 @@ class _AuthenticatedContext:
         return getattr(self._inner, name)
 
 
-def _same_kind(handler: grpc.RpcMethodHandler, unary: Any, stream: Any, *, deserialize: bool) -> Any:
-    """A handler of the same kind as `handler` running `unary` or `stream` behaviour."""
-    deserializer = handler.request_deserializer if deserialize else None
-    serializer = handler.response_serializer
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            unary(handler.unary_unary), request_deserializer=deserializer, response_serializer=serializer
-        )
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            stream(handler.unary_stream), request_deserializer=deserializer, response_serializer=serializer
-        )
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            unary(handler.stream_unary), request_deserializer=deserializer, response_serializer=serializer
-        )
-    return grpc.stream_stream_rpc_method_handler(
-        stream(handler.stream_stream), request_deserializer=deserializer, response_serializer=serializer
-    )
-
-
 def _refusing(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: str) -> Any:
     """A handler that answers `code` at once; the request stays raw bytes, never parsed."""
 
@@ -185,7 +167,7 @@ def _refusing(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, details: st
 
         return refuse
 
-    return _same_kind(handler, unary, stream, deserialize=False)
+    return same_kind(handler, unary, stream, deserialize=False)
 
 
 def _authenticated(
@@ -212,4 +194,4 @@ def _authenticated(
 
         return run
 
-    return _same_kind(handler, unary, stream, deserialize=True)
+    return same_kind(handler, unary, stream, deserialize=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import threading
 from pathlib import Path
@@ -189,7 +190,8 @@ class JsonFileKeyStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{self._path.name}.", dir=self._path.parent)
         try:
-            os.fchmod(handle, 0o600)
+            # Keep the mode an operator gave the file (e.g. 0644 for the services' user); new files start 0600.
+            os.fchmod(handle, stat.S_IMODE(self._path.stat().st_mode) if self._path.exists() else 0o600)
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 json.dump(document, out, indent=2)
                 out.write("\n")

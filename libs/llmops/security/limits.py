@@ -15,6 +15,7 @@ Health checks and reflection are never limited: a busy service must still answer
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
@@ -23,10 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pool
 
 from llmops.auth import TENANT_HEADER, USER_HEADER
 from llmops.errors import Unauthenticated
+from llmops.grpc_handlers import Behaviour, same_kind
 from llmops.logging import get_logger
+from llmops.observability.metrics import count_rejection
 from llmops.security.context import current_authentication
 from llmops.security.roles import PUBLIC_SERVICES, Role
 from llmops.settings import LimitSettings
@@ -113,29 +117,6 @@ async def _refuse(context: grpc.aio.ServicerContext, retry_after_s: float, detai
     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, details)
 
 
-Behaviour = Callable[..., Any]
-
-
-def _wrap(
-    handler: grpc.RpcMethodHandler, unary: Callable[[Behaviour], Behaviour], stream: Callable[[Behaviour], Behaviour]
-) -> Any:
-    """`handler` with its behaviour wrapped by `unary` or `stream`, of the same kind."""
-    kinds = (
-        (handler.unary_unary, grpc.unary_unary_rpc_method_handler, unary),
-        (handler.unary_stream, grpc.unary_stream_rpc_method_handler, stream),
-        (handler.stream_unary, grpc.stream_unary_rpc_method_handler, unary),
-        (handler.stream_stream, grpc.stream_stream_rpc_method_handler, stream),
-    )
-    for behaviour, make, wrap in kinds:
-        if behaviour:
-            return make(
-                wrap(behaviour),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler
-
-
 class RateLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Refuses a principal's calls beyond its token bucket with RESOURCE_EXHAUSTED and `retry-after-ms`.
 
@@ -165,6 +146,7 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             wait_s = limiter.acquire(key)
             if wait_s:
                 log.info("rpc refused", method=method, code="RESOURCE_EXHAUSTED", reason="rate_limited", caller=key)
+                count_rejection(method, "rate_limited")
                 await _refuse(
                     context,
                     wait_s,
@@ -187,11 +169,46 @@ class RateLimitInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
             return run
 
-        return _wrap(handler, unary, stream)
+        return same_kind(handler, unary, stream)
+
+
+def _kind(full_method: str) -> tuple[bool, bool] | None:
+    """(client streaming, server streaming) of a method from the protobuf descriptor pool; None if unknown."""
+    service, _, method = full_method.lstrip("/").rpartition("/")
+    try:
+        descriptor = descriptor_pool.Default().FindMethodByName(f"{service}.{method}")
+    except KeyError:
+        return None
+    return descriptor.client_streaming, descriptor.server_streaming
+
+
+def _refusal(kind: tuple[bool, bool], details: str) -> grpc.RpcMethodHandler:
+    """A handler of the method's kind that answers RESOURCE_EXHAUSTED without reading the request."""
+
+    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await _refuse(context, 0.05, details)
+
+    async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        await _refuse(context, 0.05, details)
+        yield  # pragma: no cover - makes this an async generator, as streaming handlers must be
+
+    client_streaming, server_streaming = kind
+    if client_streaming and server_streaming:
+        return grpc.stream_stream_rpc_method_handler(stream)
+    if client_streaming:
+        return grpc.stream_unary_rpc_method_handler(unary)
+    if server_streaming:
+        return grpc.unary_stream_rpc_method_handler(stream)
+    return grpc.unary_unary_rpc_method_handler(unary)
 
 
 class ConcurrencyInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses calls beyond `max_concurrent` in flight with RESOURCE_EXHAUSTED; a stream holds its slot to the end."""
+    """Refuses calls beyond `max_concurrent` in flight with RESOURCE_EXHAUSTED; a stream holds its slot to the end.
+
+    The decision is made before the rest of the chain runs (authentication included), so a flood costs a counter
+    check per call, not a key derivation. A slot is taken before the chain and given back when the call ends,
+    whatever the chain answered.
+    """
 
     def __init__(self, max_concurrent: int) -> None:
         if max_concurrent < 1:
@@ -204,39 +221,26 @@ class ConcurrencyInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or _is_public(handler_call_details.method):
-            return handler
         method = handler_call_details.method
+        kind = None if _is_public(method) else _kind(method)
+        if kind is None:  # probes, reflection and methods this server does not serve
+            return await continuation(handler_call_details)
+        if self.in_flight >= self.max_concurrent:
+            log.info("rpc refused", method=method, code="RESOURCE_EXHAUSTED", reason="overloaded")
+            count_rejection(method, "overloaded")
+            return _refusal(kind, f"server busy: {self.max_concurrent} calls in flight; retry with backoff")
+        # grpc.aio runs each call, interceptors and handler alike, in one task of its own: the slot is given back
+        # when that task ends, however it ends (even cancelled before its handler started).
+        self.in_flight += 1
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - grpc.aio always calls interceptors from the call's task
+            self.in_flight -= 1
+            return await continuation(handler_call_details)
+        task.add_done_callback(self._release)
+        return await continuation(handler_call_details)
 
-        async def enter(context: grpc.aio.ServicerContext) -> None:
-            if self.in_flight >= self.max_concurrent:
-                log.info("rpc refused", method=method, code="RESOURCE_EXHAUSTED", reason="overloaded")
-                await _refuse(context, 0.05, f"server busy: {self.max_concurrent} calls in flight; retry with backoff")
-            self.in_flight += 1
-
-        def unary(behaviour: Behaviour) -> Behaviour:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                await enter(context)
-                try:
-                    return await behaviour(request, context)
-                finally:
-                    self.in_flight -= 1
-
-            return run
-
-        def stream(behaviour: Behaviour) -> Behaviour:
-            async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                await enter(context)
-                try:
-                    async for item in behaviour(request, context):
-                        yield item
-                finally:
-                    self.in_flight -= 1
-
-            return run
-
-        return _wrap(handler, unary, stream)
+    def _release(self, _: object) -> None:
+        self.in_flight -= 1
 
 
 def limit_interceptors(settings: LimitSettings) -> tuple[ConcurrencyInterceptor | None, RateLimitInterceptor | None]:
