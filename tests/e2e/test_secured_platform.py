@@ -25,6 +25,7 @@ import pytest
 from llmops.api.audit.v1 import audit_pb2, audit_pb2_grpc
 from llmops.api.feedback.v1 import feedback_pb2, feedback_pb2_grpc
 from llmops.api.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from llmops.api.inference.v1 import inference_pb2, inference_pb2_grpc
 from llmops.api.ingestion.v1 import ingestion_pb2, ingestion_pb2_grpc
 from llmops.api.retrieval.v1 import retrieval_pb2, retrieval_pb2_grpc
 from llmops.auth import TENANT_HEADER
@@ -57,7 +58,10 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
         "carol": ("acme", "carol", ["reader"], Classification.INTERNAL),
         "acme-ingester": ("acme", "ingest-bot", ["ingester"], Classification.RESTRICTED),
         "acme-auditor": ("acme", "auditor", ["compliance"], Classification.PUBLIC),
+        "acme-prompts": ("acme", "prompt-owner", ["prompt-admin"], Classification.PUBLIC),
         "bob": ("globex", "bob", ["reader"], Classification.RESTRICTED),
+        "globex-ingester": ("globex", "ingest-bot", ["ingester"], Classification.RESTRICTED),
+        "globex-prompts": ("globex", "prompt-owner", ["prompt-admin"], Classification.PUBLIC),
         "globex-auditor": ("globex", "auditor", ["compliance"], Classification.PUBLIC),
     }
     keys = {}
@@ -192,6 +196,34 @@ def test_interactions_and_audit_records_stay_in_their_tenant(secured: Secured, a
         assert code_of(lambda: audit.Query(query, metadata=as_key(secured, "alice"), timeout=30)) == (
             grpc.StatusCode.PERMISSION_DENIED
         )
+
+
+def test_another_tenants_ids_are_not_found_for_documents_and_prompts(secured: Secured, acme_document: str) -> None:
+    """Knowing an id is not access: globex's ingester cannot read or delete acme's document, nor its prompts."""
+    with channel(secured, "ingestion") as ch:
+        stub = ingestion_pb2_grpc.IngestionStub(ch)
+        as_globex = as_key(secured, "globex-ingester")
+        get = ingestion_pb2.GetDocumentRequest(document_id=acme_document)
+        delete = ingestion_pb2.DeleteDocumentRequest(document_id=acme_document)
+        assert code_of(lambda: stub.GetDocument(get, metadata=as_globex, timeout=30)) == grpc.StatusCode.NOT_FOUND
+        assert code_of(lambda: stub.DeleteDocument(delete, metadata=as_globex, timeout=30)) == (
+            grpc.StatusCode.NOT_FOUND
+        )
+        still = stub.GetDocument(get, metadata=as_key(secured, "acme-ingester"), timeout=30)
+        assert not still.deleted
+    with channel(secured, "inference") as ch:
+        prompts = inference_pb2_grpc.PromptsStub(ch)
+        created = prompts.CreatePromptVersion(
+            inference_pb2.CreatePromptVersionRequest(name="travel-desk", template="Answer: {{question}}",
+                                                     variables=[inference_pb2.PromptVariable(name="question")]),
+            metadata=as_key(secured, "acme-prompts"),
+            timeout=30,
+        )  # fmt: skip
+        assert created.version == 1
+        read = inference_pb2.GetPromptRequest(name="travel-desk", version=1)
+        assert prompts.GetPrompt(read, metadata=as_key(secured, "acme-prompts"), timeout=30).version == 1
+        refused = code_of(lambda: prompts.GetPrompt(read, metadata=as_key(secured, "globex-prompts"), timeout=30))
+        assert refused == grpc.StatusCode.NOT_FOUND
 
 
 def spans_of(path: Path) -> list[dict[str, object]]:

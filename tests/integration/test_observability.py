@@ -17,8 +17,6 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from prometheus_client import REGISTRY
 
 from llmops.api.embedding.v1 import embedding_pb2, embedding_pb2_grpc
@@ -30,6 +28,7 @@ from llmops.observability import (
     JsonlSpanExporter,
     MetricsInterceptor,
     TracingServerInterceptor,
+    add_span_exporter,
     client_interceptors,
     configure_tracing,
     start_metrics_endpoint,
@@ -104,11 +103,9 @@ class Ingestion(ingestion_pb2_grpc.IngestionServicer):
 @pytest.fixture(scope="module")
 def spans_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The process's tracer provider, with every finished span also written to this module's JSONL file."""
-    configure_tracing("llmops-test", TelemetrySettings())
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
+    configure_tracing("llmops-test", TelemetrySettings())  # a no-op if another test configured the process first
     path = tmp_path_factory.mktemp("traces") / "spans.jsonl"
-    provider.add_span_processor(SimpleSpanProcessor(JsonlSpanExporter(path)))
+    add_span_exporter(JsonlSpanExporter(path))
     return path
 
 
@@ -405,3 +402,24 @@ def test_configured_processes_share_one_jsonl_file_and_honour_parent_based_sampl
     assert {r["parent_span_id"] for r in lines} == {"b7ad6b7169203331"}
     assert {r["kind"] for r in lines} == {"CONSUMER"}
     assert sorted(r["attributes"]["index"] for r in lines if r["service"] == "one") == list(range(50))
+
+
+async def test_a_stream_the_client_leaves_ends_its_span_without_a_context_error(
+    channel: grpc.aio.Channel, spans_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """gRPC closes an abandoned stream's generator from another context; the span still ends, nothing is logged."""
+    with trace.get_tracer("test").start_as_current_span("caller") as root:
+        call = gateway_pb2_grpc.AssistantStub(channel).AskStream(gateway_pb2.AskRequest(query="ok"))
+        first = await call.read()
+        call.cancel()
+    assert first.delta == "one"
+    trace_id = trace.format_trace_id(root.get_span_context().trace_id)
+
+    async def server_span() -> list[dict[str, Any]]:
+        while not (found := [r for r in records(spans_file, trace_id) if r["kind"] == "SERVER"]):
+            await asyncio.sleep(0.01)
+        return found
+
+    spans = await asyncio.wait_for(server_span(), 10)
+    assert [s["name"] for s in spans] == ["Assistant.AskStream"]
+    assert "Failed to detach context" not in caplog.text

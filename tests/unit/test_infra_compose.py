@@ -277,3 +277,20 @@ def test_grafana_is_provisioned_with_prometheus_and_the_llmops_dashboard(compose
         assert (ROOT / volume.split(":")[0]).exists(), volume
     datasources = yaml.safe_load((ROOT / "infra/grafana/provisioning/datasources/prometheus.yml").read_text())
     assert datasources["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_compose_validates_against_the_compose_specification_schema(compose: dict[str, Any]) -> None:
+    """The Compose Specification's JSON schema (vendored by check-jsonschema, no network) accepts the file, and
+    rejects it with one typo, so the check is live."""
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    vendored = resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json")
+    schema = json.loads(vendored.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    assert [e.message for e in validator.iter_errors(compose)] == []
+    broken = {**compose, "services": {**compose["services"], "gateway": {**compose["services"]["gateway"]}}}
+    broken["services"]["gateway"]["healthchek"] = broken["services"]["gateway"].pop("healthcheck")
+    assert list(validator.iter_errors(broken))

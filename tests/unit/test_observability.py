@@ -217,3 +217,21 @@ def test_trace_ids_reach_log_records_only_inside_a_span() -> None:
         event = add_trace_ids(None, "info", {"event": "x"})
     assert event["trace_id"] == trace.format_trace_id(span.get_span_context().trace_id)
     assert event["span_id"] == trace.format_span_id(span.get_span_context().span_id)
+
+
+def test_without_an_exporter_spans_are_not_recorded_but_their_ids_still_propagate() -> None:
+    """Exporter `none` costs little per call, yet the trace context still crosses services and reaches logs."""
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    from llmops.observability.tracing import _RecordWhenExported
+
+    sampler = _RecordWhenExported()
+    tracer = TracerProvider(sampler=sampler).get_tracer("test")
+    with tracer.start_as_current_span("quiet") as quiet:
+        headers = inject_trace_headers({})
+    assert not quiet.is_recording()
+    assert quiet.get_span_context().is_valid
+    assert headers["traceparent"].split("-")[1] == trace.format_trace_id(quiet.get_span_context().trace_id)
+    sampler.delegate = ParentBased(TraceIdRatioBased(1.0))
+    with tracer.start_as_current_span("loud") as loud:
+        assert loud.is_recording()

@@ -28,6 +28,7 @@ The `method` label is the short form `Assistant.Ask` of `/llmops.api.gateway.v1.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import threading
 import time
@@ -97,6 +98,7 @@ def split_method(full_method: str) -> tuple[str, str]:
     return service, method
 
 
+@functools.lru_cache(maxsize=1024)
 def short_method(full_method: str) -> str:
     """`/llmops.api.gateway.v1.Assistant/Ask` → `Assistant.Ask`: readable, and unique within the platform."""
     service, method = split_method(full_method)
@@ -215,6 +217,22 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def __init__(self, service: str) -> None:
         self._service = service
+        self._in_flight = RPC_IN_FLIGHT.labels(service)
+        # Label lookups hash and lock; the children are resolved once per method (and code) instead of per call.
+        self._durations: dict[str, Any] = {}
+        self._counters: dict[tuple[str, grpc.StatusCode], Any] = {}
+
+    def _duration(self, method: str) -> Any:
+        child = self._durations.get(method)
+        if child is None:
+            child = self._durations[method] = RPC_DURATION.labels(self._service, method)
+        return child
+
+    def _requests(self, method: str, code: grpc.StatusCode) -> Any:
+        child = self._counters.get((method, code))
+        if child is None:
+            child = self._counters[(method, code)] = RPC_REQUESTS.labels(self._service, method, code.name)
+        return child
 
     async def intercept_service(
         self,
@@ -225,19 +243,19 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return handler
         method = short_method(handler_call_details.method)
+        in_flight, duration = self._in_flight, self._duration(method)
 
         @contextmanager
         def observe(_: grpc.aio.ServicerContext) -> Iterator[Outcome]:
             outcome = Outcome()
-            in_flight = RPC_IN_FLIGHT.labels(self._service)
             in_flight.inc()
             started = time.perf_counter()
             try:
                 yield outcome
             finally:
                 in_flight.dec()
-                RPC_DURATION.labels(self._service, method).observe(time.perf_counter() - started)
-                RPC_REQUESTS.labels(self._service, method, outcome.code.name).inc()
+                duration.observe(time.perf_counter() - started)
+                self._requests(method, outcome.code).inc()
 
         return observed_handler(handler, observe)
 

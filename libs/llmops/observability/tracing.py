@@ -8,16 +8,19 @@ with `traces_exporter=none`, so ids still propagate and reach the logs through `
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import grpc
 import structlog
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -28,7 +31,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler, SamplingResult, TraceIdRatioBased
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
@@ -44,31 +47,60 @@ _lock = threading.Lock()
 _providers: list[TracerProvider] = []
 
 
+class _RecordWhenExported(Sampler):
+    """Records nothing until spans have somewhere to go, then samples parent-based by ratio.
+
+    Unrecorded spans still get ids that propagate (`traceparent`, log lines) at a fraction of a recorded span's
+    cost; adding an exporter later (`add_span_exporter`) turns recording on.
+    """
+
+    def __init__(self) -> None:
+        self.delegate: Sampler = ALWAYS_OFF
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return self.delegate.should_sample(*args, **kwargs)
+
+    def get_description(self) -> str:
+        return f"RecordWhenExported({self.delegate.get_description()})"
+
+
+_SAMPLER = _RecordWhenExported()
+
+
 def configure_tracing(service_name: str, settings: TelemetrySettings) -> None:
-    """Installs the process's tracer provider: parent-based ratio sampling and the exporter `settings` names.
+    """Installs the process's tracer provider and the exporter `settings` names; spans are recorded (parent-based,
+    at `sample_ratio`) only when there is an exporter.
 
     Only the first call in a process takes effect; later calls change nothing.
     """
     with _lock:
         if _providers:
             return
-        provider = TracerProvider(
-            resource=Resource.create({SERVICE_NAME: service_name}),
-            sampler=ParentBased(TraceIdRatioBased(settings.sample_ratio)),
-        )
-        if settings.traces_exporter == "otlp":
-            # Imported here: the OTLP exporter pulls in its own gRPC stubs, needed only when it is used.
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-            provider.add_span_processor(
-                BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True))
-            )
-        elif settings.traces_exporter == "jsonl" and settings.traces_file is not None:
-            # Synchronous, so a span is in the file once it ends (tests and local debugging read it right away).
-            provider.add_span_processor(SimpleSpanProcessor(JsonlSpanExporter(settings.traces_file)))
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}), sampler=_SAMPLER)
         trace.set_tracer_provider(provider)
         propagate.set_global_textmap(_PROPAGATOR)
         _providers.append(provider)
+    if settings.traces_exporter == "otlp":
+        # Imported here: the OTLP exporter pulls in its own gRPC stubs, needed only when it is used.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        add_span_exporter(OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True), settings.sample_ratio)
+    elif settings.traces_exporter == "jsonl" and settings.traces_file is not None:
+        add_span_exporter(JsonlSpanExporter(settings.traces_file), settings.sample_ratio)
+
+
+def add_span_exporter(exporter: SpanExporter, sample_ratio: float = 1.0) -> None:
+    """Sends the process's finished spans to `exporter` too, and records spans from now on.
+
+    A `JsonlSpanExporter` gets every span as it ends (tests and local debugging read the file right away); other
+    exporters get batches.
+    """
+    with _lock:
+        if not _providers:
+            raise RuntimeError("call configure_tracing first")
+        synchronous = isinstance(exporter, JsonlSpanExporter)
+        _providers[0].add_span_processor(SimpleSpanProcessor(exporter) if synchronous else BatchSpanProcessor(exporter))
+        _SAMPLER.delegate = ParentBased(TraceIdRatioBased(sample_ratio))
 
 
 def flush_tracing(timeout_millis: int = 5_000) -> None:
@@ -85,7 +117,10 @@ def shutdown_tracing() -> None:
             provider.shutdown()
 
 
+@functools.cache
 def _tracer() -> trace.Tracer:
+    """The platform's tracer, looked up once (a lookup costs ~30 µs); before `configure_tracing` this is the API's
+    proxy, which binds to the provider once one is installed."""
     return trace.get_tracer(_TRACER_NAME)
 
 
@@ -184,9 +219,11 @@ def consumer_span(name: str, headers: Mapping[str, str] | None, **attributes: At
         yield span
 
 
-def _rpc_attributes(full_method: str) -> dict[str, AttributeValue]:
+@functools.lru_cache(maxsize=1024)
+def _rpc_attributes(full_method: str) -> Mapping[str, AttributeValue]:
+    """Per method, computed once: the span name's attributes (read-only; the SDK copies them)."""
     service, method = split_method(full_method)
-    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+    return MappingProxyType({"rpc.system": "grpc", "rpc.service": service, "rpc.method": method})
 
 
 def _end(span: Span, code: grpc.StatusCode, error: BaseException | None = None) -> None:
@@ -225,11 +262,15 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                 kind=SpanKind.SERVER,
                 attributes=_rpc_attributes(full_method),
             )
+            # Around a streaming handler this spans its yields: gRPC drives the generator in the RPC's own task.
+            token = otel_context.attach(trace.set_span_in_context(span))
             try:
-                # Around a streaming handler this spans its yields: gRPC drives the generator in the RPC's own task.
-                with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-                    yield outcome
+                yield outcome
             finally:
+                # A stream the client left is closed (GeneratorExit) from another context, where the token cannot be
+                # reset; that context is discarded with the call, so there is nothing to undo.
+                if not isinstance(outcome.error, GeneratorExit):
+                    otel_context.detach(token)
                 _end(span, outcome.code, outcome.error)
 
         return observed_handler(handler, observe)
