@@ -38,9 +38,11 @@ from services.gateway.cache import CachedAnswer, CacheKey, cache_key, cacheable
 from services.gateway.core import (
     NO_SOURCES_ANSWER,
     Question,
+    SentenceReleaser,
     Source,
     cited_sources,
     rag_variables,
+    split_whitespace,
 )
 
 log = get_logger(__name__)
@@ -187,8 +189,15 @@ class Assistant:
         key = cache_key(AccessScope.of(principal), question, name, version.version, version.model)
         return Plan(key, list(response.vectors[0].values), version.version)
 
-    async def ask(self, principal: Principal, question: Question) -> AsyncIterator[list[Source] | str | Answer]:
-        """Yields the sources, then answer text pieces, then the finished Answer (already published)."""
+    async def ask(
+        self, principal: Principal, question: Question, *, streaming: bool = False
+    ) -> AsyncIterator[list[Source] | str | Answer]:
+        """Yields the sources, then answer text pieces, then the finished Answer (already published).
+
+        With `streaming` and guardrails on, text is released a sentence at a time, each sentence checked by the
+        output guardrails first (redacted, or the stream ends with the block), so a caller never reads what the
+        final check of the whole answer would have stopped.
+        """
         started = time.perf_counter()
         interaction_id = str(uuid.uuid4())
         if self.guard is not None:
@@ -211,11 +220,10 @@ class Assistant:
         # A per-request secret in the system message: an answer repeating it leaked the prompt (guardrails check).
         canary = f"cnry-{secrets.token_hex(8)}" if self.guard is not None else ""
         if sources:
-            pieces: list[str] = []
             version = question.prompt_version or (plan.prompt_version if plan else 0)
-            async for item in self._generate(principal, question, sources, version, canary):
+            generated = self._generate(principal, question, sources, version, canary)
+            async for item in self._released(principal, generated, sources, canary) if streaming else generated:
                 if isinstance(item, str):
-                    pieces.append(item)
                     yield item
                 else:
                     model, generate_ms = item.model, item.generate_ms
@@ -253,6 +261,38 @@ class Assistant:
             )
         await self._finish(principal, question, answer)
         yield answer
+
+    async def _released(
+        self,
+        principal: Principal,
+        generated: AsyncIterator[str | inference_pb2.GenerateResponse],
+        sources: list[Source],
+        canary: str,
+    ) -> AsyncIterator[str | inference_pb2.GenerateResponse]:
+        """The generation stream with its text released a checked sentence at a time (as is, without guardrails)."""
+        if self.guard is None:
+            async for item in generated:
+                yield item
+            return
+        texts = [s.text for s in sources]
+        releaser = SentenceReleaser()
+        async for item in generated:
+            if isinstance(item, str):
+                if sentences := releaser.feed(item):
+                    yield await self._checked(principal, sentences, texts, canary)
+                continue
+            if rest := releaser.flush():
+                yield await self._checked(principal, rest, texts, canary)
+            yield item
+        if rest := releaser.flush():
+            yield await self._checked(principal, rest, texts, canary)
+
+    async def _checked(self, principal: Principal, text: str, sources: list[str], canary: str) -> str:
+        """`text` as the output guardrails let it through (spacing kept); raises if they block it."""
+        lead, core, trail = split_whitespace(text)
+        if self.guard is None or not core:
+            return text
+        return lead + await self.guard.answer(principal, core, sources, canary) + trail
 
     async def _cached(self, cache: AnswerCache, plan: Plan) -> CachedAnswer | None:
         """A cached answer, or None; the cache is best-effort, so its failure only costs a generation."""

@@ -128,3 +128,37 @@ def cited_sources(answer: str, sources: Sequence[Source]) -> list[Source]:
         if source is not None and source not in cited:
             cited.append(source)
     return cited
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*\s+|\n")
+
+
+class SentenceReleaser:
+    """Holds streamed answer text back until a sentence is complete, so each sentence can be checked before the
+    caller sees it (output guardrails on a stream). A piece may end mid-word; a sentence never does."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """Adds a piece; returns the complete sentences now held (with their trailing space), or ""."""
+        self._held += piece
+        ends = [m.end() for m in _SENTENCE_END.finditer(self._held)]
+        if not ends:
+            return ""
+        done, self._held = self._held[: ends[-1]], self._held[ends[-1] :]
+        return done
+
+    def flush(self) -> str:
+        """What is still held when the stream ends."""
+        done, self._held = self._held, ""
+        return done
+
+
+def split_whitespace(text: str) -> tuple[str, str, str]:
+    """(leading whitespace, core, trailing whitespace): a checker sees the core; the spacing is put back."""
+    core = text.strip()
+    if not core:
+        return text, "", ""
+    start = text.index(core)
+    return text[:start], core, text[start + len(core) :]

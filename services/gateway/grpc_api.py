@@ -52,7 +52,7 @@ class AssistantServicer(gateway_pb2_grpc.AssistantServicer):
     ) -> AsyncIterator[pb.AskStreamResponse]:
         question = self._question(request)
         principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
-        async for item in self.app.ask(principal, question):
+        async for item in self.app.ask(principal, question, streaming=True):
             if isinstance(item, Answer):
                 annotate_current_span(llmops__tenant=principal.tenant, llmops__interaction_id=item.interaction_id)
                 yield pb.AskStreamResponse(done=mappers.answer_to_pb(item))

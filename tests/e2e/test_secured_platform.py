@@ -171,7 +171,7 @@ def test_another_tenant_never_sees_acme_documents_even_when_it_names_acme(secure
             metadata=as_key(secured, "bob", forged),
             timeout=30,
         )
-    assert [h for h in hits.hits if h.document_id == acme_document] == []
+    assert [h for h in hits.hits if h.chunk.document_id == acme_document] == []
 
 
 def test_interactions_and_audit_records_stay_in_their_tenant(secured: Secured, acme_document: str) -> None:

@@ -51,3 +51,31 @@ def test_citations_follow_the_answer_and_ignore_numbers_never_offered() -> None:
     cited = cited_sources("B is true [2]. A too [1][2]. Also [9].", sources)
     assert [s.number for s in cited] == [2, 1]
     assert cited_sources("no markers", sources) == []
+
+
+def test_streamed_text_is_released_a_whole_sentence_at_a_time() -> None:
+    from services.gateway.core import SentenceReleaser
+
+    releaser = SentenceReleaser()
+    pieces = ["Employees get twen", "ty-eight days. Unused da", "ys expire in Mar", "ch! Ask HR [1]", "."]
+    released = [releaser.feed(p) for p in pieces]
+    assert released == ["", "Employees get twenty-eight days. ", "", "Unused days expire in March! ", ""]
+    assert releaser.flush() == "Ask HR [1]."
+    assert releaser.flush() == ""
+
+
+def test_a_line_break_or_a_closing_quote_ends_a_sentence_and_a_decimal_point_does_not() -> None:
+    from services.gateway.core import SentenceReleaser
+
+    releaser = SentenceReleaser()
+    assert releaser.feed("Version 3.11 is current") == ""
+    assert releaser.feed(' ("it is supported.") Next') == 'Version 3.11 is current ("it is supported.") '
+    assert releaser.feed(" line\nrest") == "Next line\n"
+    assert releaser.flush() == "rest"
+
+
+def test_spacing_is_split_off_so_a_checker_sees_only_the_text() -> None:
+    from services.gateway.core import split_whitespace
+
+    assert split_whitespace("  Fine. \n") == ("  ", "Fine.", " \n")
+    assert split_whitespace("   ") == ("   ", "", "")
