@@ -18,6 +18,14 @@ CLOUDEVENT_HEADERS: dict[str, Any] = {
         "ce-time": {"type": "string", "format": "date-time"},
         "ce-specversion": {"const": "1.0"},
         "ce-tenant": {"type": "string"},
+        "ce-authtype": {
+            "enum": ["app_user", "service_account", "system", "unauthenticated", "unknown"],
+            "description": "CloudEvents authcontext: the kind of actor that caused the event.",
+        },
+        "ce-authid": {
+            "type": "string",
+            "description": "CloudEvents authcontext: tenant/subject of the verified principal, or the source.",
+        },
         "traceparent": {"type": "string", "description": "W3C trace context."},
         "Nats-Msg-Id": {"type": "string", "description": "JetStream dedupe key."},
     },

@@ -13,6 +13,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -25,8 +26,9 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from llmops.errors import PoisonMessage, Unavailable
+from llmops.errors import PoisonMessage, Unauthenticated, Unavailable
 from llmops.events import EVENT_TYPES, SPEC_VERSION, Event
+from llmops.grpc_client import in_rpc
 from llmops.logging import get_logger
 from llmops.observability.metrics import (
     DEAD_LETTERS,
@@ -35,6 +37,8 @@ from llmops.observability.metrics import (
     record_consumer_info,
 )
 from llmops.observability.tracing import consumer_span, inject_trace_headers
+from llmops.security.context import current_authentication
+from llmops.security.roles import Role
 from llmops.settings import CommonSettings
 
 log = get_logger(__name__)
@@ -104,8 +108,32 @@ def _fresh_traceparent() -> str:
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
+_carried_actor: ContextVar[tuple[str, str] | None] = ContextVar("llmops_event_actor", default=None)
+"""The actor of the event being handled, so the events its handler publishes name the same one."""
+
+
+def actor_headers(source: str) -> dict[str, str]:
+    """Who caused the event, as the CloudEvents `authcontext` extension (`ce-authtype`, `ce-authid`).
+
+    The verified principal of the RPC being served (`tenant/subject`; a service acting for a user names the
+    user); else the actor of the event being handled; else `system` (a periodic task of `source`). Without
+    authentication (embedded mode) a call's actor is `unauthenticated`: its `x-llmops-*` headers prove nothing.
+    """
+    try:
+        authenticated = current_authentication()
+    except Unauthenticated:
+        carried = _carried_actor.get()
+        if carried is not None:
+            return {"ce-authtype": carried[0], "ce-authid": carried[1]}
+        return {"ce-authtype": "unauthenticated" if in_rpc() else "system", "ce-authid": source}
+    principal = authenticated.principal
+    kind = "service_account" if principal is authenticated.caller and Role.SERVICE in principal.roles else "app_user"
+    return {"ce-authtype": kind, "ce-authid": f"{principal.tenant}/{principal.subject}"}
+
+
 def cloudevent_headers(event: Event, source: str) -> dict[str, str]:
-    """CloudEvents binary-mode attributes as NATS headers, the trace context and the JetStream dedupe id."""
+    """CloudEvents binary-mode attributes as NATS headers, who caused the event, the trace context and the
+    JetStream dedupe id."""
     headers = {
         "ce-id": event.event_id,
         "ce-type": event.type,
@@ -114,6 +142,7 @@ def cloudevent_headers(event: Event, source: str) -> dict[str, str]:
         "ce-specversion": SPEC_VERSION,
         "ce-tenant": event.tenant,
         "content-type": "application/json",
+        **actor_headers(source),
         **inject_trace_headers({}),
         "Nats-Msg-Id": event.event_id,
     }
@@ -321,6 +350,9 @@ class Bus:
         except (PoisonMessage, ValidationError, ValueError) as exc:
             await self._dead_letter(msg, ctx, durable, f"undecodable: {exc}")
             return
+        # Always set: a consumer's messages may share one task, and an actor must not leak to the next message.
+        actor = headers.get("ce-authid")
+        _carried_actor.set((headers.get("ce-authtype", "unknown"), actor) if actor else None)
         subject = filter_subject
         attributes = {"messaging.destination.name": ctx.subject, "messaging.consumer.group.name": durable}
         with consumer_span(f"consume {ctx.subject}", headers, **attributes, **{"messaging.message.id": ctx.id}):

@@ -23,7 +23,9 @@ from llmops.auth import API_KEY_HEADER, CREDENTIAL_HEADERS
 from llmops.observability.tracing import client_interceptors
 from llmops.settings import GrpcSettings, TlsSettings
 
-_deadline: ContextVar[float | None] = ContextVar("llmops_incoming_deadline", default=None)
+_NOT_IN_RPC = -1.0
+_deadline: ContextVar[float | None] = ContextVar("llmops_incoming_deadline", default=_NOT_IN_RPC)
+"""Monotonic deadline of the RPC being served; None when it has none; `_NOT_IN_RPC` outside any RPC."""
 
 
 def bind_incoming_deadline(time_remaining_s: float | None) -> Token[float | None]:
@@ -37,10 +39,17 @@ def reset_incoming_deadline(token: Token[float | None]) -> None:
     _deadline.reset(token)
 
 
+def in_rpc() -> bool:
+    """Whether the current task is serving an RPC (its deadline was bound by the server)."""
+    return _deadline.get() != _NOT_IN_RPC
+
+
 def remaining_s() -> float | None:
     """Seconds left before the deadline of the RPC being served; None when it has none (or none is served)."""
     deadline = _deadline.get()
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
+    if deadline is None or deadline == _NOT_IN_RPC:
+        return None
+    return max(0.0, deadline - time.monotonic())
 
 
 def propagated_timeout(timeout_s: float | None) -> float | None:

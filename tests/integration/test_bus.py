@@ -195,3 +195,32 @@ async def test_streams_are_created_idempotently_by_concurrent_services(nats_url:
         await nc.close()
     assert names == {spec.name for spec in STREAMS}
     assert documents.config.duplicate_window == 120.0 and documents.config.subjects == ["documents.>"]
+
+
+async def test_a_handler_publishes_follow_up_events_in_the_name_of_the_actor_that_caused_the_first(bus: Bus) -> None:
+    """ce-authid travels from an event to the events its handler publishes, and does not leak to the next one."""
+    from llmops.auth import Principal
+    from llmops.security.context import Authenticated, reset_authentication, set_authentication
+
+    seen: dict[str, str] = {}
+
+    async def relay(event: DocumentDeleted, ctx: EventContext) -> None:
+        if event.document_id.startswith("first"):
+            await bus.publish(deleted("second-" + event.document_id))
+
+    async def record(event: DocumentDeleted, ctx: EventContext) -> None:
+        seen[event.document_id] = ctx.headers["ce-authid"]
+
+    bus.subscribe(DocumentDeleted, relay, durable="relay")
+    bus.subscribe(DocumentDeleted, record, durable="record")
+    await bus.start()
+    alice = Principal(tenant="acme", subject="alice")
+    token = set_authentication(Authenticated(principal=alice, caller=alice))
+    try:
+        await bus.publish(deleted("first"))
+    finally:
+        reset_authentication(token)
+    await wait_for(lambda: "second-first" in seen)
+    await bus.publish(deleted("third"))
+    await wait_for(lambda: "third" in seen)
+    assert seen == {"first": "acme/alice", "second-first": "acme/alice", "third": "tests"}

@@ -166,3 +166,26 @@ def test_cloudevent_headers_carry_the_dedupe_id() -> None:
     assert headers["ce-time"] == "2026-02-03T04:05:06+00:00"
     assert headers["content-type"] == "application/json"
     assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", headers["traceparent"])
+
+
+def test_events_name_who_caused_them_in_the_cloudevents_authcontext() -> None:
+    """The verified principal (a delegated user named as the user), or `system` outside any call."""
+    from llmops.auth import Principal
+    from llmops.security.context import Authenticated, reset_authentication, set_authentication
+
+    event = DocumentDeleted(tenant="acme", document_id="d", version=1, deleted_by="u")
+    outside = cloudevent_headers(event, "llmops/test")
+    assert (outside["ce-authtype"], outside["ce-authid"]) == ("system", "llmops/test")
+
+    service = Principal(tenant="platform", subject="llmops-services", roles=("service",))
+    alice = Principal(tenant="acme", subject="alice", extra={"delegated_by": "llmops-services"})
+    for authenticated, expected in (
+        (Authenticated(principal=alice, caller=service), ("app_user", "acme/alice")),
+        (Authenticated(principal=service, caller=service), ("service_account", "platform/llmops-services")),
+    ):
+        token = set_authentication(authenticated)
+        try:
+            headers = cloudevent_headers(event, "llmops/test")
+        finally:
+            reset_authentication(token)
+        assert (headers["ce-authtype"], headers["ce-authid"]) == expected
