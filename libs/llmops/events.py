@@ -190,6 +190,8 @@ class InteractionCompleted(Event):
     total_ms: float
     cached_from: str = ""
     """Interaction whose answer the semantic cache served; empty when generated."""
+    groundedness: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Share of the answer's text the output guardrails found supported by its sources; None when unchecked."""
 
     def idempotency_key(self) -> str:
         return self.interaction_id

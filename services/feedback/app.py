@@ -18,6 +18,7 @@ from llmops.events import (
     EvaluationCompleted,
     Event,
     FeedbackReceived,
+    GuardrailsFlagged,
     InteractionCompleted,
     PromptChange,
     PromptChanged,
@@ -27,6 +28,7 @@ from llmops.prompts.core import PRODUCTION
 from services.feedback.adapters.store import FeedbackStore
 from services.feedback.comparison import DEFAULT_TOLERANCES, GateFailure, MetricDelta, Tolerance, diff, gate
 from services.feedback.core import EvaluationRun, Interaction, Submission, quality_metrics, training_example
+from services.feedback.drift import Alarm
 from services.feedback.evaluation import Observation, evaluate
 from services.feedback.golden import GoldenSet, load_golden_set
 from services.feedback.monitoring import Monitor
@@ -133,7 +135,19 @@ class FeedbackApp:
                 answer=event.answer,
             )
         )
-        await self._watch(self.monitor.on_interaction(event) if self.monitor else None)
+        if self.monitor is not None:
+            await self._watch(self._grounding(event, self.monitor))
+
+    async def on_flagged(self, event: GuardrailsFlagged) -> None:
+        """A guardrail verdict: blocks count towards the tenant's block rate."""
+        await self._watch(self.monitor.on_flagged(event) if self.monitor else None)
+
+    async def _grounding(self, event: InteractionCompleted, monitor: Monitor) -> None:
+        alarm = await monitor.on_interaction(event)
+        if alarm is not None:
+            await self._roll_back_if_promoted(
+                event.tenant, event.prompt_name, event.prompt_version, alarm, "groundedness"
+            )
 
     async def submit(self, principal: Principal, submission: Submission) -> str:
         """Stores the feedback and publishes `feedback.v1.received`; the feedback id."""
@@ -197,14 +211,19 @@ class FeedbackApp:
         assert self.monitor is not None  # checked by the caller
         tenant, name = interaction.tenant, interaction.prompt_name
         alarm = await self.monitor.on_feedback(tenant, name, submission.rating, submission.interaction_id)
-        if alarm is None or self.roller is None:
+        if alarm is not None:
+            await self._roll_back_if_promoted(tenant, name, interaction.prompt_version, alarm, "feedback score")
+
+    async def _roll_back_if_promoted(self, tenant: str, name: str, version: int, alarm: Alarm, what: str) -> None:
+        """Moves `production` back when the quality alarm is on a version promoted within the rollback window."""
+        if self.roller is None:
             return
-        promotion = self.promotions.to_undo(tenant, name, interaction.prompt_version, datetime.now(UTC))
+        promotion = self.promotions.to_undo(tenant, name, version, datetime.now(UTC))
         if promotion is None:
             return
         before, after = (float(alarm.details.get(k, float("nan"))) for k in ("before_mean", "after_mean"))
         reason = (
-            f"automatic rollback: feedback score on {name} v{promotion.version} dropped ({before:.2f} → {after:.2f}, "
+            f"automatic rollback: {what} on {name} v{promotion.version} dropped ({before:.2f} → {after:.2f}, "
             f"Page-Hinkley {alarm.statistic:.2f} > {alarm.threshold:.2f}) after it became production"
         )
         now_at = await self.roller.roll_back(tenant, name, PRODUCTION, reason)

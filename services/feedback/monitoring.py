@@ -1,8 +1,10 @@
 """Live quality and cost monitoring: the drift detectors fed from platform events, per tenant.
 
-Answer latency and cost (spikes), feedback scores (Page–Hinkley, downward) and query embeddings (MMD against a
-reference window, when an embedder is configured) are watched per tenant; every alarm becomes an `alerts.v1.drift`
-event with its evidence. State lives in memory: a restarted service learns its baselines again.
+Answer latency and cost (spikes), the guardrail block rate (Page–Hinkley, upward) and query embeddings (MMD against
+a reference window, when an embedder is configured) are watched per tenant; feedback scores and groundedness (the
+share of each answer its sources support, from the output guardrails; Page–Hinkley, downward) per tenant and
+prompt. Every alarm becomes an `alerts.v1.drift` event with its evidence. State lives in memory: a restarted
+service learns its baselines again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from llmops.events import DriftAlert, InteractionCompleted
+from llmops.events import DriftAlert, GuardrailsFlagged, InteractionCompleted
 from services.feedback.drift import (
     Alarm,
     Direction,
@@ -43,6 +45,25 @@ class MonitorSettings:
     embedding_check_every: int = 50
     embedding_alpha: float = 0.01
     """Per check: with a check every 50 queries, about one false alarm per 5,000 queries on a stable stream."""
+    groundedness_delta: float = 0.05
+    groundedness_sigma: float = 0.25
+    groundedness_arl0: float = 10_000.0
+    """About this many answers between false alarms on a stable stream (Gaussian calibration, conservative for a
+    score that is mostly 1.0)."""
+    block_rate_baseline: float = 0.05
+    """The block rate the threshold is calibrated for: a stable stream blocking about this share of requests."""
+    block_rate_delta: float = 0.05
+    block_rate_arl0: float = 100_000.0
+
+
+def block_rate_threshold(settings: MonitorSettings) -> float:
+    """Page–Hinkley threshold for the 0/1 block stream, calibrated on its exact distribution at the baseline rate
+    (a thousand values in the baseline's proportions)."""
+    blocked = round(1000 * settings.block_rate_baseline)
+    sample = [1.0] * blocked + [0.0] * (1000 - blocked)
+    return page_hinkley_threshold(
+        settings.block_rate_arl0, delta=settings.block_rate_delta, sample=sample, direction=Direction.UP
+    )
 
 
 @dataclass
@@ -64,6 +85,10 @@ class Monitor:
     _tenants: dict[str, _TenantDetectors] = field(default_factory=dict)
     _quality: dict[tuple[str, str], PageHinkley] = field(default_factory=dict)
     """Feedback scores per (tenant, prompt): a bad prompt version shows in its own prompt's stream."""
+    _grounded: dict[tuple[str, str], PageHinkley] = field(default_factory=dict)
+    """Groundedness per (tenant, prompt)."""
+    _blocks: dict[str, PageHinkley] = field(default_factory=dict)
+    """Per tenant: 1 for a request the guardrails blocked, 0 for an answered one."""
 
     def _detectors(self, tenant: str) -> _TenantDetectors:
         if tenant not in self._tenants:
@@ -80,9 +105,18 @@ class Monitor:
         s = self.settings
         return SpikeDetector(metric, alpha=s.spike_alpha, baseline_size=s.spike_baseline, log_scale=True)
 
-    async def on_interaction(self, event: InteractionCompleted) -> None:
+    async def on_interaction(self, event: InteractionCompleted) -> Alarm | None:
+        """Feeds an answered request to its tenant's detectors; the groundedness alarm, when one fires (after it is
+        published), since a fall in groundedness after a prompt change is a reason to roll back."""
+        await self._alarm(event.tenant, self._block_rate(event.tenant).update(0.0, event.interaction_id))
         if event.cached_from:
-            return  # a cached answer's zero cost and fast reply say nothing about the model path
+            return None  # a cached answer's zero cost and fast reply say nothing about the model path
+        grounded = None
+        if event.groundedness is not None:
+            grounded = self._groundedness(event.tenant, event.prompt_name).update(
+                event.groundedness, event.interaction_id
+            )
+            await self._alarm(event.tenant, grounded)
         detectors = self._detectors(event.tenant)
         await self._alarm(event.tenant, detectors.latency.update(max(event.total_ms, 0.001), event.interaction_id))
         if event.usage.cost_usd > 0:
@@ -91,6 +125,35 @@ class Monitor:
             [vector] = await self.embedder.embed([event.query])
             alarm = await asyncio.to_thread(detectors.queries.update, vector, event.interaction_id)
             await self._alarm(event.tenant, alarm)
+        return grounded
+
+    async def on_flagged(self, event: GuardrailsFlagged) -> None:
+        """A request the guardrails blocked (input or output) counts towards its tenant's block rate."""
+        if event.action == "block" and event.stage in {"input", "output"}:
+            key = event.interaction_id or event.check_id
+            await self._alarm(event.tenant, self._block_rate(event.tenant).update(1.0, key))
+
+    def _groundedness(self, tenant: str, prompt_name: str) -> PageHinkley:
+        key = (tenant, prompt_name)
+        if key not in self._grounded:
+            s = self.settings
+            threshold = page_hinkley_threshold(
+                s.groundedness_arl0, delta=s.groundedness_delta, sigma=s.groundedness_sigma
+            )
+            self._grounded[key] = PageHinkley(
+                f"groundedness:{prompt_name}", delta=s.groundedness_delta, threshold=threshold,
+                direction=Direction.DOWN,
+            )  # fmt: skip
+        return self._grounded[key]
+
+    def _block_rate(self, tenant: str) -> PageHinkley:
+        if tenant not in self._blocks:
+            s = self.settings
+            self._blocks[tenant] = PageHinkley(
+                "guardrail_block_rate", delta=s.block_rate_delta, threshold=block_rate_threshold(s),
+                direction=Direction.UP,
+            )  # fmt: skip
+        return self._blocks[tenant]
 
     async def on_feedback(self, tenant: str, prompt_name: str, rating: float, interaction_id: str) -> Alarm | None:
         """Feeds a rating to its prompt's quality stream; the alarm, when one fires (after it is published)."""

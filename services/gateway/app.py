@@ -64,6 +64,8 @@ class Answer:
     prompt_version: int = 0
     cached_from: str = ""
     """The interaction whose answer the semantic cache served; empty when generated now."""
+    groundedness: float | None = None
+    """Share of the answer its sources support, from the output guardrails; None when they did not check it."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -237,8 +239,10 @@ class Assistant:
                     text = item.text
         else:
             yield text
+        grounded: float | None = None
         if self.guard is not None and sources:
-            text = await self.guard.answer(principal, text, [s.text for s in sources], canary)
+            verdict = await self.guard.answer(principal, text, [s.text for s in sources], canary)
+            text, grounded = verdict.text, verdict.groundedness
         # A model that cites no number still answered from exactly these sources, so they are the citations.
         citations = cited_sources(text, sources) or (sources if sources and text != NO_SOURCES_ANSWER else [])
         answer = Answer(
@@ -252,6 +256,7 @@ class Assistant:
             total_ms=round((time.perf_counter() - started) * 1000, 2),
             prompt_name=prompt_name,
             prompt_version=prompt_version,
+            groundedness=grounded,
         )
         if plan is not None and self.cache is not None and cacheable(question, text, citations, NO_SOURCES_ANSWER):
             await self._keep(
@@ -292,7 +297,7 @@ class Assistant:
         lead, core, trail = split_whitespace(text)
         if self.guard is None or not core:
             return text
-        return lead + await self.guard.answer(principal, core, sources, canary) + trail
+        return lead + (await self.guard.answer(principal, core, sources, canary)).text + trail
 
     async def _cached(self, cache: AnswerCache, plan: Plan) -> CachedAnswer | None:
         """A cached answer, or None; the cache is best-effort, so its failure only costs a generation."""
@@ -342,6 +347,7 @@ class Assistant:
             generate_ms=answer.generate_ms,
             total_ms=answer.total_ms,
             cached_from=answer.cached_from,
+            groundedness=answer.groundedness,
         )
 
     async def on_document_changed(self, tenant: str, document_id: str, version: int, *, deleted: bool) -> None:
@@ -407,4 +413,5 @@ class Assistant:
             generate_ms=answer.generate_ms,
             total_ms=answer.total_ms,
             cached_from=answer.cached_from,
+            groundedness=answer.groundedness,
         )

@@ -162,3 +162,15 @@ def split_whitespace(text: str) -> tuple[str, str, str]:
         return text, "", ""
     start = text.index(core)
     return text[:start], core, text[start + len(core) :]
+
+
+def groundedness(answer: str, unsupported: Sequence[tuple[int, int]]) -> float:
+    """Share of the answer's non-blank characters outside the spans the grounding check flagged as unsupported
+    (overlapping spans counted once): 1.0 when every sentence is supported."""
+    total = sum(1 for c in answer if not c.isspace())
+    if total == 0:
+        return 1.0
+    flagged: set[int] = set()
+    for start, end in unsupported:
+        flagged.update(i for i in range(max(0, start), min(end, len(answer))) if not answer[i].isspace())
+    return round(1.0 - len(flagged) / total, 4)

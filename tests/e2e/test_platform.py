@@ -138,6 +138,7 @@ def test_ask_answers_from_the_right_document_and_the_audit_log_records_it(
     records = eventually(interaction_recorded)
     assert [r.event_type for r in records] == ["io.llmops.interactions.completed.v1"]
     assert "twenty-eight" in records[0].payload_json
+    assert json.loads(records[0].payload_json)["groundedness"] == 1.0  # an extract of its source: all supported
 
 
 def test_ask_stream_sends_sources_then_text_then_the_final_answer(

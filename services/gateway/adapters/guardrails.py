@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import grpc
 from google.protobuf.message import Message
@@ -20,9 +20,22 @@ from llmops.api.guardrails.v1 import guardrails_pb2_grpc
 from llmops.auth import Principal, principal_metadata
 from llmops.errors import DeadlineExceeded, PermissionDenied, Unavailable
 from llmops.logging import get_logger
-from services.gateway.core import Source
+from services.gateway.core import Source, groundedness
 
 log = get_logger(__name__)
+
+
+GROUNDING_SCANNER = "grounding"
+"""The output scanner whose findings are sentences the sources do not support."""
+
+
+@dataclass(frozen=True)
+class CheckedAnswer:
+    """An answer as the output guardrails let it through."""
+
+    text: str
+    groundedness: float | None
+    """Share of the checked text its sources support (services.gateway.core.groundedness); None if unchecked."""
 
 
 class Guard:
@@ -71,8 +84,9 @@ class Guard:
             kept.append(replace(source, text=text, number=len(kept) + 1))
         return kept
 
-    async def answer(self, principal: Principal, text: str, sources: list[str], canary: str = "") -> str:
-        """The answer to return (redacted if the policy says so); `canary` is the marker the prompt carried."""
+    async def answer(self, principal: Principal, text: str, sources: list[str], canary: str = "") -> CheckedAnswer:
+        """The answer to return (redacted if the policy says so) and how grounded it is; `canary` is the marker the
+        prompt carried."""
         request = pb.CheckOutputRequest(
             answer=text,
             application=self.application,
@@ -80,7 +94,10 @@ class Guard:
             canary=canary,
         )
         verdict = await self._call(self.stub.CheckOutput, request, principal)
-        return _enforce(verdict, text, "answer") if verdict is not None else text
+        if verdict is None:
+            return CheckedAnswer(text, None)  # failed open: nothing was checked
+        unsupported = [(f.span.start, f.span.end) for f in verdict.findings if f.scanner == GROUNDING_SCANNER]
+        return CheckedAnswer(_enforce(verdict, text, "answer"), groundedness(text, unsupported))
 
     async def _call(
         self, method: Callable[..., Awaitable[pb.Verdict]], request: Message, principal: Principal
