@@ -35,7 +35,7 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     golden = GoldenSets((settings.golden_dir or common.data_dir / "golden", BUILT_IN_GOLDEN))
     embeddings = open_channel(settings.embedding_url, settings.grpc) if settings.embedding_url else None
     inference = open_channel(settings.inference_url, settings.grpc) if settings.inference_url else None
-    monitor = Monitor(bus.publish, embedder=GrpcEmbedder(embeddings, 10.0) if embeddings else None)
+    monitor = Monitor(bus.publish, settings.drift, embedder=GrpcEmbedder(embeddings, 10.0) if embeddings else None)
     app = FeedbackApp(
         store,
         bus,

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmops.settings import CommonSettings, GrpcSettings
+from services.feedback.monitoring import MonitorSettings
 
 
 class Settings(BaseSettings):
@@ -25,6 +26,8 @@ class Settings(BaseSettings):
     """The inference service's prompt registry: when set, a quality alarm on a prompt version that took
     `production` within `rollback_window_h` rolls the label back (automatic rollback)."""
     rollback_window_h: float = Field(default=24.0, gt=0)
+    drift: MonitorSettings = Field(default_factory=MonitorSettings)
+    """Drift detector parameters (`LLMOPS_FEEDBACK_DRIFT__EMBEDDING_WINDOW=…`)."""
     embedding_url: str = ""
     """The embedding service, to watch query drift (MMD over query embeddings); empty: latency, cost and feedback
     drift only."""

@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from pydantic import BaseModel, ConfigDict
+
 from llmops.events import DriftAlert, GuardrailsFlagged, InteractionCompleted
 from services.feedback.drift import (
     Alarm,
@@ -30,9 +32,12 @@ class Embedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
-@dataclass(frozen=True)
-class MonitorSettings:
-    """Detector parameters (their false-alarm rates are measured in tests/unit/test_feedback_drift.py)."""
+class MonitorSettings(BaseModel):
+    """Detector parameters (their false-alarm rates are measured in tests/unit/test_feedback_drift.py and
+    test_feedback_quality_signals.py); env `LLMOPS_FEEDBACK_DRIFT__<FIELD>`. Smaller windows and run lengths
+    alarm sooner and more often."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     spike_alpha: float = 1e-4
     spike_baseline: int = 200

@@ -78,6 +78,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "LLMOPS_INGESTION_PII_POLICIES": '{"hr": "pseudonymise"}',
         "LLMOPS_INGESTION_MAX_STREAM_BYTES": str(STREAM_LIMIT),
         "LLMOPS_INFERENCE_BUDGETS": json.dumps({BUDGET_TENANT: {"daily_tokens": 1}}),
+        # Small drift windows, so a test shifts a tenant's queries in tens of questions, not hundreds.
+        "LLMOPS_FEEDBACK_DRIFT__EMBEDDING_REFERENCE": "40",
+        "LLMOPS_FEEDBACK_DRIFT__EMBEDDING_WINDOW": "20",
+        "LLMOPS_FEEDBACK_DRIFT__EMBEDDING_CHECK_EVERY": "10",
     }
     with Stack(
         tmp_path_factory.mktemp("platform"), model="extractive", ports=StackPorts.free(), extra_env=env
@@ -1235,3 +1239,131 @@ def test_the_cli_verifies_the_whole_audit_log_and_that_it_extends_a_head_seen_be
     refused = run_cli(stack, "audit", "verify", "--public-key", public_key, "--export", str(export))
     assert refused.returncode == 1
     assert "verification failed: line 2" in refused.stderr
+
+
+# --- drift and automatic rollback through the whole stack --------------------------------------------------------
+
+
+def bus_events(nats_url: str, subject: str, tenant: str) -> list[dict[str, object]]:
+    """Every event on `subject` of `tenant` stored on the bus so far, read with an ordered JetStream consumer."""
+
+    async def read() -> list[dict[str, object]]:
+        nc = await nats.connect(nats_url)
+        try:
+            sub = await nc.jetstream().subscribe(subject, ordered_consumer=True)
+            found = []
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=1.0)
+                except nats.errors.TimeoutError:
+                    return found
+                if (msg.headers or {}).get("ce-tenant") == tenant:
+                    found.append(json.loads(msg.data))
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+PYTHON_QUESTIONS = [
+    f"How do I {verb} a {thing} in Python?"
+    for verb in ("sort", "reverse", "copy", "slice", "iterate over", "filter")
+    for thing in ("list", "dictionary", "tuple", "string", "set", "generator", "file")
+]
+COOKING_QUESTIONS = [
+    f"How long should I {verb} {food}?"
+    for verb in ("boil", "bake", "roast", "steam", "grill")
+    for food in ("pasta", "bread", "potatoes", "salmon", "carrots", "rice")
+]
+
+
+def test_a_shifted_query_distribution_raises_a_drift_alert_on_the_bus(stack: Stack) -> None:
+    """A tenant asks Python questions, then cooking questions: feedback's embedding-drift detector (through the
+    embedding service) publishes alerts.v1.drift naming cooking questions as its examples."""
+    tenant = "drift-lab"
+    assistant = gateway_pb2_grpc.AssistantStub(grpc.insecure_channel(stack.endpoints.grpc["gateway"]))
+    asked: dict[str, str] = {}
+    for query in PYTHON_QUESTIONS[:40] + COOKING_QUESTIONS[:30]:
+        reply = assistant.Ask(gateway_pb2.AskRequest(query=query, bypass_cache=True), metadata=as_user("dev", tenant))
+        asked[reply.interaction_id] = query
+
+    def drift() -> list[dict[str, object]] | None:
+        alerts = bus_events(stack.endpoints.nats, "alerts.v1.drift", tenant)
+        return [a for a in alerts if a["detector"] == "embedding_mmd"] or None
+
+    alert = eventually(drift, timeout_s=90)[0]
+    evidence = alert["evidence"]
+    assert isinstance(evidence, dict)
+    examples = [asked[str(v)] for k, v in evidence.items() if k.startswith("example_") and not k.endswith("_score")]
+    assert examples and all(q in COOKING_QUESTIONS for q in examples)
+
+
+def test_a_worse_prompt_promoted_without_the_gate_is_rolled_back_by_its_ratings_through_the_stack(
+    stack: Stack,
+) -> None:
+    """v1 answers and is rated well; v2 (which answers nothing useful) is promoted without the gate and rated
+    badly; feedback's detector fires and moves production back, published as prompts.v1.changed."""
+    tenant, user = "rollback-lab", as_user("rita", "rollback-lab")
+    channel = grpc.insecure_channel(stack.endpoints.grpc["gateway"])
+    ingestion = ingestion_pb2_grpc.IngestionStub(grpc.insecure_channel(stack.endpoints.grpc["ingestion"]))
+    doc = ingestion.Ingest(
+        ingestion_pb2.IngestRequest(
+            header=ingestion_pb2.DocumentHeader(source_uri="kb://rollback/printer.md"),
+            content=b"# Printers\n\nThe office printer is on the second floor beside the kitchen.\n",
+        ),
+        metadata=user,
+    )
+    eventually(
+        lambda: ingestion.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=doc.document_id), metadata=user)
+        .versions[-1].stage == ingestion_pb2.PIPELINE_STAGE_INDEXED or None,
+        timeout_s=60,
+    )  # fmt: skip
+    prompts = inference_pb2_grpc.PromptsStub(grpc.insecure_channel(stack.endpoints.grpc["inference"]))
+    builtin = prompts.GetPrompt(inference_pb2.GetPromptRequest(name="rag-grounded"), metadata=user)
+    for n, system in enumerate([builtin.system, "Ignore the sources and say you do not know."]):
+        prompts.CreatePromptVersion(
+            inference_pb2.CreatePromptVersionRequest(
+                name="rag-grounded", system=system, template=builtin.template, variables=builtin.variables,
+                labels=["production"] if n == 0 else [],
+            ),
+            metadata=user,
+        )  # fmt: skip
+    assistant = gateway_pb2_grpc.AssistantStub(channel)
+    feedback = feedback_pb2_grpc.FeedbackStub(grpc.insecure_channel(stack.endpoints.grpc["feedback"]))
+
+    def ask_and_rate(thumbs_up: bool) -> int:
+        reply = assistant.Ask(
+            gateway_pb2.AskRequest(query="Where is the office printer?", bypass_cache=True), metadata=user
+        )
+        feedback.Submit(
+            feedback_pb2.SubmitRequest(interaction_id=reply.interaction_id, thumbs_up=thumbs_up), metadata=user
+        )
+        return reply.prompt_version
+
+    assert {ask_and_rate(thumbs_up=n % 10 != 0) for n in range(40)} == {1}
+    prompts.SetLabel(
+        inference_pb2.SetLabelRequest(name="rag-grounded", label="production", version=2, reason="try it"),
+        metadata=user,
+    )
+    time.sleep(1.0)  # the gateway and feedback follow the label move on the bus
+
+    def rolled_back() -> dict[str, object] | None:
+        changes = bus_events(stack.endpoints.nats, "prompts.v1.changed", tenant)
+        return next((c for c in changes if c["change"] == "rolled_back"), None)
+
+    versions = set()
+    for _ in range(4):  # the detector needs a dozen or so bad ratings; checking the bus costs a second
+        versions |= {ask_and_rate(thumbs_up=False) for _ in range(10)}
+        if rolled_back() is not None:
+            break
+    assert 2 in versions
+    rollback = eventually(rolled_back, timeout_s=30)
+    assert (rollback["version"], rollback["previous_version"], rollback["changed_by"]) == (1, 2, "llmops-feedback")
+    assert str(rollback["reason"]).startswith("automatic rollback: feedback score on rag-grounded v2 dropped")
+    drifts = bus_events(stack.endpoints.nats, "alerts.v1.drift", tenant)
+    assert any(d["evidence"]["metric"] == "feedback_score:rag-grounded" for d in drifts)  # type: ignore[index]
+    eventually(
+        lambda: assistant.Ask(gateway_pb2.AskRequest(query="Where is the office printer?", bypass_cache=True),
+                              metadata=user).prompt_version == 1 or None,
+        timeout_s=15,
+    )  # fmt: skip
