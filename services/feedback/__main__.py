@@ -11,7 +11,7 @@ from llmops.bus import Bus
 from llmops.embedding_client import GrpcEmbedder
 from llmops.grpc_client import open_channel
 from llmops.grpc_server import GrpcServer, ServiceBinding
-from llmops.service import configure_service, run_until_stopped
+from llmops.service import PeriodicTask, configure_service, run_until_stopped
 from services.feedback import handlers
 from services.feedback.adapters.gateway import GatewayAsker
 from services.feedback.adapters.prompts import GrpcPromptRoller
@@ -57,13 +57,18 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
         ],
         settings.grpc,
     )
+    await app.restore_monitor()  # before the bus delivers anything to the detectors
+    saving = PeriodicTask("drift-state", app.save_monitor, settings.drift_save_interval_s)
     await run_until_stopped(
         "feedback",
         server,
         bus,
         grace_s=settings.grpc.grace_s,
         stopped=stopped,
+        on_start=[saving.start],
         on_stop=[
+            saving.stop,
+            app.save_monitor,
             store.close,
             gateway.close,
             *([embeddings.close] if embeddings else []),

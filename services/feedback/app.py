@@ -138,6 +138,23 @@ class FeedbackApp:
         if self.monitor is not None:
             await self._watch(self._grounding(event, self.monitor))
 
+    async def save_monitor(self) -> None:
+        """Saves the drift detectors' state, so a restart continues their baselines instead of relearning them."""
+        if self.monitor is not None:
+            await self.store.save_monitor(self.monitor.snapshot(), datetime.now(UTC))
+
+    async def restore_monitor(self) -> None:
+        """Continues the drift detectors from their saved state (before consuming events)."""
+        if self.monitor is None or (saved := await self.store.load_monitor()) is None:
+            return
+        try:
+            restored = self.monitor.restore(saved)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("saved drift state unreadable; detectors start afresh", error=str(exc))
+            return
+        if not restored:
+            log.info("drift settings changed since the state was saved; detectors start afresh")
+
     async def on_flagged(self, event: GuardrailsFlagged) -> None:
         """A guardrail verdict: blocks count towards the tenant's block rate."""
         await self._watch(self.monitor.on_flagged(event) if self.monitor else None)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     `production` within `rollback_window_h` rolls the label back (automatic rollback)."""
     rollback_window_h: float = Field(default=24.0, gt=0)
     drift: MonitorSettings = Field(default_factory=MonitorSettings)
+    drift_save_interval_s: float = Field(default=60.0, gt=0)
+    """How often the drift detectors' state is saved (and on stop): a crash loses at most this much."""
     """Drift detector parameters (`LLMOPS_FEEDBACK_DRIFT__EMBEDDING_WINDOW=…`)."""
     embedding_url: str = ""
     """The embedding service, to watch query drift (MMD over query embeddings); empty: latency, cost and feedback

@@ -3,8 +3,8 @@
 Answer latency and cost (spikes), the guardrail block rate (Page–Hinkley, upward) and query embeddings (MMD against
 a reference window, when an embedder is configured) are watched per tenant; feedback scores and groundedness (the
 share of each answer its sources support, from the output guardrails; Page–Hinkley, downward) per tenant and
-prompt. Every alarm becomes an `alerts.v1.drift` event with its evidence. State lives in memory: a restarted
-service learns its baselines again.
+prompt. Every alarm becomes an `alerts.v1.drift` event with its evidence. The state is saved and restored
+(`snapshot`, `restore`), so a restarted service continues its baselines.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from pydantic import BaseModel, ConfigDict
 
 from llmops.events import DriftAlert, GuardrailsFlagged, InteractionCompleted
+from services.feedback.detector_state import load_detector, save_detector
 from services.feedback.drift import (
     Alarm,
     Direction,
@@ -172,6 +173,38 @@ class Monitor:
         alarm = self._quality[key].update(rating, interaction_id)
         await self._alarm(tenant, alarm)
         return alarm
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every detector's state with the settings they were built with (`restore` reads it back)."""
+        return {
+            "settings": self.settings.model_dump(mode="json"),
+            "tenants": {
+                tenant: {name: save_detector(getattr(d, name)) for name in ("latency", "cost", "queries")}
+                for tenant, d in self._tenants.items()
+            },
+            "quality": [[t, p, save_detector(d)] for (t, p), d in self._quality.items()],
+            "grounded": [[t, p, save_detector(d)] for (t, p), d in self._grounded.items()],
+            "blocks": {tenant: save_detector(d) for tenant, d in self._blocks.items()},
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> bool:
+        """Continues from a snapshot; False (and nothing changed) when it was taken under other settings, whose
+        detectors would keep the old thresholds and windows."""
+        if snapshot.get("settings") != self.settings.model_dump(mode="json"):
+            return False
+        tenants = {
+            tenant: _TenantDetectors(
+                latency=cast(SpikeDetector, load_detector(d["latency"])),
+                cost=cast(SpikeDetector, load_detector(d["cost"])),
+                queries=cast(EmbeddingDrift, load_detector(d["queries"])),
+            )
+            for tenant, d in snapshot["tenants"].items()
+        }
+        quality = {(t, p): cast(PageHinkley, load_detector(d)) for t, p, d in snapshot["quality"]}
+        grounded = {(t, p): cast(PageHinkley, load_detector(d)) for t, p, d in snapshot["grounded"]}
+        blocks = {t: cast(PageHinkley, load_detector(d)) for t, d in snapshot["blocks"].items()}
+        self._tenants, self._quality, self._grounded, self._blocks = tenants, quality, grounded, blocks
+        return True
 
     async def _alarm(self, tenant: str, alarm: Alarm | None) -> None:
         if alarm is not None:

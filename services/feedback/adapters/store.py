@@ -11,6 +11,11 @@ from llmops.sqlite import Database
 from services.feedback.core import EvaluationRun, Interaction, Submission
 
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS monitor_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL,
+    saved_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS interactions (
     interaction_id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -187,6 +192,29 @@ class FeedbackStore:
                 args,
             ).fetchall()
             return int(count), [(float(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+        return await self._database.run(read)
+
+    async def save_monitor(self, state: dict[str, object], at: datetime) -> None:
+        """Replaces the saved drift detector state."""
+        text = json.dumps(state, separators=(",", ":"))
+
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute(
+                    "INSERT INTO monitor_state (id, state, saved_at) VALUES (1, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+                    (text, _iso(at)),
+                )
+
+        await self._database.run(write)
+
+    async def load_monitor(self) -> dict[str, object] | None:
+        """The saved drift detector state, or None."""
+
+        def read(db: sqlite3.Connection) -> dict[str, object] | None:
+            row = db.execute("SELECT state FROM monitor_state WHERE id = 1").fetchone()
+            return json.loads(row[0]) if row is not None else None
 
         return await self._database.run(read)
 
