@@ -178,6 +178,20 @@ class Stack:
         self.wait_serving(timeout_s)
         return self.endpoints
 
+    def kill(self, process: str, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Sends `sig` to one of the stack's processes (fault tests) and waits for it to exit."""
+        running = self.processes[process]
+        os.killpg(running.pid, sig)
+        running.wait(30)
+
+    def restart(self, process: str, timeout_s: float = 180.0) -> None:
+        """Starts one of the stack's processes again (after `kill`) and waits until the stack is serving."""
+        if self.processes[process].poll() is None:
+            raise RuntimeError(f"{process} is still running")
+        cli = [sys.executable, "-m", "llmops.cli.main", "serve", *PROCESSES[process]]
+        self._spawn(process, cli, self._environment())
+        self.wait_serving(timeout_s)
+
     def wait_serving(self, timeout_s: float) -> None:
         """Blocks until every service answers its gRPC health check with SERVING."""
         deadline = time.monotonic() + timeout_s

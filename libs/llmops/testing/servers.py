@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -179,6 +180,11 @@ class TritonServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+            # The wrapper is gone; its tritonserver child (same process group) may still hold the ports.
+            if not _ports_free((self.grpc_port, self.http_port, self.metrics_port), timeout_s=20):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                _ports_free((self.grpc_port, self.http_port, self.metrics_port), timeout_s=10)
         self.process = None
 
     def __enter__(self) -> Self:
@@ -187,3 +193,19 @@ class TritonServer:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.stop()
+
+
+def _ports_free(ports: tuple[int, ...], timeout_s: float) -> bool:
+    """Waits until nothing can be connected to on any of `ports` (127.0.0.1); whether that happened in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        listening = []
+        for port in ports:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.settimeout(0.2)
+                listening.append(s.connect_ex(("127.0.0.1", port)) == 0)
+        if not any(listening):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
