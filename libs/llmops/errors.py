@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import nats.errors
+import nats.js.errors
+
 
 class DomainError(Exception):
     """Base of every error a caller can act on; the message is shown to the caller as is."""
@@ -71,3 +74,16 @@ class Unimplemented(DomainError):
 
 class PoisonMessage(Exception):
     """An event that can never be processed; it goes to the dead-letter subject at once."""
+
+
+BUS_UNREACHABLE: tuple[type[BaseException], ...] = (
+    nats.errors.TimeoutError,
+    nats.errors.NoServersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.js.errors.ServiceUnavailableError,
+)
+"""NATS failures that say the bus is unreachable for now, wherever in a handler they surface (object store, KV,
+publish): the call is answered UNAVAILABLE, which tells the client to retry, not INTERNAL."""

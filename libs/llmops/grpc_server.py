@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from llmops.errors import DomainError
+from llmops.errors import BUS_UNREACHABLE, DomainError
 from llmops.grpc_client import bind_incoming_deadline, reset_incoming_deadline
 from llmops.grpc_handlers import same_kind
 from llmops.logging import get_logger
@@ -65,6 +65,12 @@ async def _abort_for(method: str, exc: BaseException, context: grpc.aio.Servicer
         code = status_for(exc)
         log.info("rpc", method=method, code=code.name, ms=elapsed_ms, error=str(exc))
         await context.abort(code, str(exc))
+    if isinstance(exc, BUS_UNREACHABLE):
+        log.warning("rpc", method=method, code="UNAVAILABLE", ms=elapsed_ms, error=type(exc).__name__)
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            f"the event bus (NATS) did not answer ({type(exc).__name__}); retry the request",
+        )
     reference = uuid.uuid4().hex[:12]
     log.exception("rpc failed", method=method, code="INTERNAL", ms=elapsed_ms, reference=reference)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error; reference {reference} in the server log")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
+import nats.errors
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -24,6 +25,8 @@ class Exploding(embedding_pb2_grpc.EmbeddingServicer):
     ) -> embedding_pb2.EmbedResponse:
         if request.texts[0] == "missing":
             raise NotFound("no model called 'missing'")
+        if request.texts[0] == "bus down":
+            raise nats.errors.TimeoutError  # what a KV or object-store call raises while NATS is unreachable
         raise ZeroDivisionError("a bug")
 
 
@@ -62,6 +65,14 @@ async def test_domain_errors_become_their_status_and_bugs_become_internal_with_a
             await stub.Embed(embedding_pb2.EmbedRequest(texts=["boom"]))
         assert internal.value.code() == grpc.StatusCode.INTERNAL
         assert "reference" in internal.value.details() and "ZeroDivisionError" not in internal.value.details()
+
+
+async def test_an_unreachable_event_bus_is_unavailable_so_the_client_retries(server: GrpcServer) -> None:
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await embedding_pb2_grpc.EmbeddingStub(channel).Embed(embedding_pb2.EmbedRequest(texts=["bus down"]))
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "NATS" in (error.value.details() or "") and "retry" in (error.value.details() or "")
 
 
 async def test_unimplemented_contracts_name_the_method_and_what_is_missing(server: GrpcServer) -> None:

@@ -243,3 +243,48 @@ def test_dropping_the_vectors_and_replaying_the_document_stream_rebuilds_the_sam
     assert after.keys() == before.keys()
     assert after == before
     assert "caretaker" in ask(stack, "Where does the boiler room key hang?").answer
+
+
+def test_nats_killed_during_ingestion_loses_no_acknowledged_document(stack: Stack) -> None:
+    """60 documents ingested one after another; nats-server is SIGKILLed after the 20th and restarted on its
+    store two seconds later. Every document whose Ingest returned OK is indexed in the end; the ones refused
+    during the outage got UNAVAILABLE (retryable), and ingestion works again after the restart."""
+    tenant = [(TENANT_HEADER, "faults-nats"), (USER_HEADER, "noa")]
+    ingestion = ingestion_pb2_grpc.IngestionStub(grpc.insecure_channel(stack.endpoints.grpc["ingestion"]))
+    acknowledged: dict[int, str] = {}
+    refused: dict[int, grpc.StatusCode] = {}
+    assert stack.nats is not None and stack.nats.process is not None
+    restart_at = float("inf")
+    for n in range(60):
+        if n == 20:
+            stack.nats.process.kill()  # SIGKILL: no flush, no goodbye to clients
+            stack.nats.process.wait(10)
+            restart_at = time.monotonic() + 2.0
+        if n > 20 and stack.nats.process.poll() is not None and time.monotonic() >= restart_at:
+            stack.nats.start()
+        header = ingestion_pb2.DocumentHeader(source_uri=f"kb://faults-nats/{n}.md")
+        content = f"# Note {n}\n\nThe note number {n} is about shelf {n * 3} in the archive.\n".encode()
+        try:
+            reply = ingestion.Ingest(
+                ingestion_pb2.IngestRequest(header=header, content=content), metadata=tenant, timeout=15
+            )
+        except grpc.RpcError as exc:
+            refused[n] = exc.code()
+            time.sleep(0.2)
+            continue
+        acknowledged[n] = reply.document_id
+    if stack.nats.process.poll() is not None:  # the loop ended before the restart time came
+        stack.nats.start()
+    assert len(acknowledged) >= 40  # a few refused while the server was down, no more
+    assert set(refused.values()) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+    assert max(acknowledged) > 20  # ingestion works again after the restart
+
+    def all_indexed() -> bool | None:
+        stages = [
+            ingestion.GetDocument(ingestion_pb2.GetDocumentRequest(document_id=d), metadata=tenant, timeout=15)
+            .versions[-1].stage
+            for d in acknowledged.values()
+        ]  # fmt: skip
+        return True if all(s == ingestion_pb2.PIPELINE_STAGE_INDEXED for s in stages) else None
+
+    eventually(all_indexed, timeout_s=240, interval_s=1.0)

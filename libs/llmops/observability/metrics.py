@@ -41,7 +41,7 @@ import grpc
 from nats.js.api import ConsumerInfo
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from llmops.errors import DomainError
+from llmops.errors import BUS_UNREACHABLE, DomainError
 from llmops.grpc_handlers import same_kind
 from llmops.settings import TelemetrySettings
 
@@ -154,6 +154,8 @@ def rpc_status(context: grpc.aio.ServicerContext, error: BaseException | None) -
         return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
     if isinstance(error, DomainError):
         return grpc.StatusCode.__members__.get(error.status, grpc.StatusCode.INTERNAL)
+    if isinstance(error, BUS_UNREACHABLE):
+        return grpc.StatusCode.UNAVAILABLE
     return grpc.StatusCode.INTERNAL
 
 
