@@ -208,16 +208,17 @@ async def main() -> None:
     print("| minute | calls | errors | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|")
     all_ms: list[float] = []
     errors: Counter[str] = Counter()
+
+    def row(label: str, ms: list[float], errs: Counter[str]) -> str:
+        latency = f"{pct(ms, 50):.1f} | {pct(ms, 95):.1f} | {pct(ms, 99):.1f}"
+        return f"| {label} | {len(ms):,} | {dict(errs) or 0} | {latency} |"
+
     for minute in sorted(per_minute):
         ms, errs = per_minute[minute]
         all_ms += ms
         errors += errs
-        print(
-            f"| {minute + 1} | {len(ms):,} | {dict(errs) or 0} | {pct(ms, 50):.1f} | {pct(ms, 95):.1f} | {pct(ms, 99):.1f} |"
-        )
-    print(
-        f"| all | {len(all_ms):,} | {dict(errors) or 0} | {pct(all_ms, 50):.1f} | {pct(all_ms, 95):.1f} | {pct(all_ms, 99):.1f} |"
-    )
+        print(row(str(minute + 1), ms, errs))
+    print(row("all", all_ms, errors))
     print("\n## Resident memory (MiB)\n")
     print("| process | start | after flood | end of asks | asks growth |\n|---|---|---|---|---|")
     growth_ok = True
