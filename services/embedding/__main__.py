@@ -44,7 +44,11 @@ async def main(
             max_wait_s=settings.micro_batch_wait_ms / 1000,
             max_pending=max(settings.max_pending_texts, settings.micro_batch_texts),
         )
-    index = ChunkIndex(open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()), embedder.dimensions)
+    index = ChunkIndex(
+        open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()),
+        embedder.dimensions,
+        exclusive=settings.qdrant_url is None,  # local mode: this process is the only writer
+    )
     await index.ensure_collection()
     bus = Bus.from_settings(common, "llmops/embedding")
     app = EmbeddingApp(embedder, index, bus)

@@ -46,10 +46,11 @@ def point(
     )
 
 
-@pytest.fixture
-async def index(tmp_path: Path) -> AsyncIterator[ChunkIndex]:
+@pytest.fixture(params=[False, True], ids=["shared", "exclusive"])
+async def index(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ChunkIndex]:
+    """Every behaviour holds both ways: querying the collection, and with the exclusive writer's own catalogue."""
     client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
-    yield ChunkIndex(client, DIMENSIONS)
+    yield ChunkIndex(client, DIMENSIONS, exclusive=request.param)
     await client.close()
 
 
@@ -231,3 +232,25 @@ async def test_a_search_can_return_the_dense_vectors_for_mmr(index: ChunkIndex) 
         direction((3, 1.0)), tenant="acme", dataset="", limit=1, score_threshold=None, with_vectors=True
     )
     assert hit.vector is not None and len(hit.vector) == DIMENSIONS and abs(hit.vector[3] - 1.0) < 1e-6
+
+
+async def test_an_exclusive_index_learns_the_points_already_stored_and_agrees_with_the_collection(
+    tmp_path: Path,
+) -> None:
+    """Points written before the exclusive writer started (an earlier run) are in its catalogue; after more writes
+    and deletes its counts equal what the collection itself says."""
+    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
+    try:
+        earlier = ChunkIndex(client, DIMENSIONS)
+        await earlier.upsert([point("a", 1, i, i) for i in range(3)] + [point("b", 1, 0, 5)])
+        exclusive, shared = ChunkIndex(client, DIMENSIONS, exclusive=True), ChunkIndex(client, DIMENSIONS)
+        assert await exclusive.version_counts("a") == {1: 3}
+        await exclusive.upsert([point("a", 2, i, i) for i in range(2)] + [point("a", 2, 0, 0)])  # a repeat
+        await exclusive.delete_document("a", below_version=2)
+        await exclusive.upsert([point("c", 1, 0, 7)])
+        await exclusive.delete_document("b")
+        for document in ("a", "b", "c", "never"):
+            assert await exclusive.version_counts(document) == await shared.version_counts(document), document
+        assert await exclusive.version_counts("a") == {2: 2}
+    finally:
+        await client.close()
