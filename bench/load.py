@@ -195,9 +195,7 @@ async def main() -> None:
             sampler.cancel()
 
     print("\n## Ingestion flood\n")
-    print(
-        "| documents | accepted | refused | sent in | accepted/s | all searchable after | documents/s to searchable |"
-    )
+    print("| documents | accepted | refused | sent in | accepted/s | all searchable after | to searchable, docs/s |")
     print("|---|---|---|---|---|---|---|")
     total_s = sent_s + searchable_s
     print(
