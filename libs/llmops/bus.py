@@ -270,7 +270,8 @@ class Bus:
     ) -> None:
         """Registers a durable consumer of one event type; call before `start`.
 
-        `concurrency` handlers run at once; more than one gives up ordering between messages.
+        `concurrency` handlers run at once, from fetches of `batch_size` messages; more than one gives up ordering
+        between messages. With 1, messages are fetched and handled one at a time, in stream order.
         """
 
         def decode(body: bytes, ctx: EventContext) -> E:
@@ -287,9 +288,13 @@ class Bus:
         *,
         durable: str,
         batch_size: int = 64,
+        concurrency: int = 1,
     ) -> None:
-        """Registers a durable consumer of every event type matching a wildcard filter (e.g. `documents.>`)."""
-        self._register(subject_filter, durable, decode_event, handler, batch_size, 1)
+        """Registers a durable consumer of every event type matching a wildcard filter (e.g. `documents.>`).
+
+        `concurrency` handlers run at once; more than one gives up ordering between messages.
+        """
+        self._register(subject_filter, durable, decode_event, handler, batch_size, concurrency)
 
     def _register(
         self,
@@ -305,17 +310,25 @@ class Bus:
             subject,
             stream=JStream(stream_for(subject), declare=False),
             durable=durable,
-            pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+            # FastStream runs a fetched batch's messages at once, each reaching the handler after awaits of its
+            # own, so only a batch of one keeps stream order: `concurrency` 1 fetches one message at a time.
+            pull_sub=PullSub(batch_size=batch_size if concurrency > 1 else 1, timeout=1.0),
             # Unlimited at the server: the dead-letter decision is ours, made before the handler runs,
             # so even a message that crashes the process every time ends in the dead-letter subject.
             config=ConsumerConfig(ack_wait=self.ack_wait_s, max_deliver=-1),
             ack_policy=AckPolicy.MANUAL,
             description=f"durable consumer {durable}",
             max_workers=concurrency,
+            # The body stays bytes until `_dispatch` decodes it: FastStream's own JSON decoding would fail
+            # silently on a corrupt body, never ack it and never let it reach the dead-letter subject.
+            decoder=_raw_body,
         )
+        # At most `concurrency` handlers at once, whatever the batch size.
+        admitted = asyncio.Semaphore(concurrency)
 
         async def on_message(msg: NatsMessage) -> None:
-            await self._dispatch(msg, subject, durable, decode, handler)
+            async with admitted:
+                await self._dispatch(msg, subject, durable, decode, handler)
 
         subscriber(on_message)
 
@@ -395,6 +408,11 @@ class Bus:
         await msg.reject()
         DEAD_LETTERS.labels(self.service, ctx.subject).inc()
         EVENTS_HANDLED.labels(self.service, ctx.subject, "dead_letter").inc()
+
+
+async def _raw_body(message: NatsMessage) -> bytes:
+    """The message body as received; decoding (and refusing) it is `_dispatch`'s job."""
+    return bytes(message.body)
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -22,4 +22,6 @@ def register(bus: Bus, trail: AuditTrail) -> None:
         await trail.record(event, event_id=ctx.id, subject=ctx.subject, source=ctx.source)
 
     for subject_filter in STREAM_FILTERS:
-        bus.subscribe_all(subject_filter, record, durable=durable_name(subject_filter))
+        # Many at once: each waits for its group commit, so concurrent events share one transaction. Order does
+        # not matter here: a record's log position is assigned when its batch commits.
+        bus.subscribe_all(subject_filter, record, durable=durable_name(subject_filter), concurrency=64)
