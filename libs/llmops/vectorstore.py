@@ -47,19 +47,20 @@ class ChunkIndex:
     """Upserts, deletes and searches chunk points; point id = chunk id, so writes are idempotent."""
 
     def __init__(
-        self, client: AsyncQdrantClient, dimensions: int, collection: str = COLLECTION, *, exclusive: bool = False
+        self, client: AsyncQdrantClient, dimensions: int, collection: str = COLLECTION, *, local: bool = False
     ) -> None:
-        """`exclusive`: this process is the collection's only writer (Qdrant local mode, which allows one process),
-        so each document's points are also tracked in memory and `version_counts` need not filter the collection:
-        local mode filters by scanning every point (130 ms at 10,000 points), which made indexing quadratic."""
+        """`local`: Qdrant local mode, which evaluates every filter by scanning all points in Python (130 ms per
+        filtered scroll at 10,000 points) and lets one process hold the storage. So a local index keeps each
+        document's points in memory for `version_counts` (its writes are the only ones), and ranks searches
+        unfiltered before filtering them itself."""
         self.client = client
         self.dimensions = dimensions
         self.collection = collection
         self._ready = asyncio.Lock()
         self._created = False
-        self._exclusive = exclusive
+        self._local = local
         self._catalog: dict[str, dict[int, set[str]]] | None = None
-        """document id → version → point ids, when exclusive (loaded from the collection on first use)."""
+        """document id → version → point ids, in local mode (loaded from the collection on first use)."""
 
     async def ensure_collection(self) -> None:
         """Creates the collection and its payload indexes once."""
@@ -85,7 +86,7 @@ class ChunkIndex:
             points=[models.PointStruct(id=p.chunk_id, vector=_vectors(p), payload=p.payload) for p in points],
             wait=True,
         )
-        if self._exclusive:
+        if self._local:
             catalog = await self._documents()
             for p in points:
                 # A point id is a chunk id: re-upserting it moves nothing, and it belongs to one document version.
@@ -93,7 +94,7 @@ class ChunkIndex:
                 versions.setdefault(int(p.payload["version"]), set()).add(str(p.chunk_id))
 
     async def _documents(self) -> dict[str, dict[int, set[str]]]:
-        """The in-memory catalogue of an exclusive index, read from the collection once."""
+        """The in-memory catalogue of a local index, read from the collection once."""
         if self._catalog is None:
             catalog: dict[str, dict[int, set[str]]] = {}
             offset: Any = None
@@ -126,7 +127,7 @@ class ChunkIndex:
     async def version_counts(self, document_id: str) -> dict[int, int]:
         """How many points each indexed version of a document has; one pass over the document's points."""
         await self.ensure_collection()
-        if self._exclusive:
+        if self._local:
             return {v: len(ids) for v, ids in (await self._documents()).get(document_id, {}).items() if ids}
         counts: dict[int, int] = {}
         offset: Any = None
@@ -177,7 +178,7 @@ class ChunkIndex:
         if below_version is not None:
             condition.must.append(models.FieldCondition(key="version", range=models.Range(lt=below_version)))  # type: ignore[union-attr]
         await self.client.delete(self.collection, points_selector=models.FilterSelector(filter=condition), wait=True)
-        if self._exclusive:
+        if self._local:
             versions = (await self._documents()).get(document_id, {})
             for version in [v for v in versions if below_version is None or v < below_version]:
                 del versions[version]
@@ -231,6 +232,10 @@ class ChunkIndex:
                 with_vectors=[DENSE] if with_vectors else False,
             )
         else:
+            if self._local and (scanned := await self._search_then_filter(
+                vector, conditions, access, limit, score_threshold, with_vectors
+            )) is not None:  # fmt: skip
+                return scanned
             response = await self.client.query_points(
                 self.collection,
                 query=list(vector),
@@ -244,6 +249,37 @@ class ChunkIndex:
         return [
             ScoredPoint(str(p.id), p.score, dict(p.payload or {}), _dense(p.vector) if with_vectors else None)
             for p in response.points
+        ]
+
+    async def _search_then_filter(
+        self,
+        vector: Sequence[float],
+        conditions: dict[str, str],
+        access: AccessScope | None,
+        limit: int,
+        score_threshold: float | None,
+        with_vectors: bool,
+    ) -> list[ScoredPoint] | None:
+        """Local mode evaluates a filter by scanning every point in Python (40 ms at 800 points with the access
+        filter, against 0.7 ms unfiltered): rank unfiltered, keep what the filter admits. Exact when `limit`
+        candidates pass (any passing point ranked lower scores below them all) or when every candidate above the
+        threshold was seen; otherwise None, and the caller asks Qdrant with the filter."""
+        fetch = max(limit * 8, 64)
+        response = await self.client.query_points(
+            self.collection,
+            query=list(vector),
+            using=DENSE,
+            limit=fetch,
+            score_threshold=score_threshold,
+            with_payload=True,
+            with_vectors=[DENSE] if with_vectors else False,
+        )
+        admitted = [p for p in response.points if _admits(p.payload or {}, conditions, access)]
+        if len(admitted) < limit and len(response.points) >= fetch:
+            return None
+        return [
+            ScoredPoint(str(p.id), p.score, dict(p.payload or {}), _dense(p.vector) if with_vectors else None)
+            for p in admitted[:limit]
         ]
 
     async def count(self, **conditions: str | int) -> int:
@@ -278,6 +314,21 @@ def _access_conditions(access: AccessScope) -> list[models.Condition]:
         models.FieldCondition(key="classification", match=models.MatchAny(any=list(access.classifications))),
         models.Filter(should=groups),
     ]
+
+
+def _admits(payload: dict[str, Any], conditions: dict[str, str], access: AccessScope | None) -> bool:
+    """The payload passes `_match(**conditions)` and `_access_conditions(access)`, evaluated here."""
+    if any(payload.get(key) != value for key, value in conditions.items()):
+        return False
+    if access is None:
+        return True
+    if payload.get("tenant") != access.tenant or payload.get("classification") not in access.classifications:
+        return False
+    allowed = payload.get("allowed_groups")
+    if allowed is None or allowed == []:  # what IsEmptyCondition admits
+        return True
+    allowed = [allowed] if isinstance(allowed, str) else allowed
+    return any(group in allowed for group in access.groups)
 
 
 def _match(**conditions: str | int) -> models.Filter:

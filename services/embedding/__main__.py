@@ -47,7 +47,7 @@ async def main(
     index = ChunkIndex(
         open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()),
         embedder.dimensions,
-        exclusive=settings.qdrant_url is None,  # local mode: this process is the only writer
+        local=settings.qdrant_url is None,
     )
     await index.ensure_collection()
     bus = Bus.from_settings(common, "llmops/embedding")

@@ -24,7 +24,11 @@ async def main(settings: Settings | None = None, stopped: Awaitable[object] | No
     settings = settings or Settings()
     common = settings.common
     configure_service("retrieval", common)
-    index = ChunkIndex(open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()), settings.dimensions)
+    index = ChunkIndex(
+        open_qdrant(settings.qdrant_url, settings.resolved_qdrant_path()),
+        settings.dimensions,
+        local=settings.qdrant_url is None,
+    )
     channel = open_channel(settings.embedding_url, settings.grpc)
     app = Retrieval(index, embedding_pb2_grpc.EmbeddingStub(channel), settings.embed_timeout_s)
     servicer = RetrievalServicer(

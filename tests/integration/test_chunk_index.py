@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -46,11 +47,11 @@ def point(
     )
 
 
-@pytest.fixture(params=[False, True], ids=["shared", "exclusive"])
+@pytest.fixture(params=[False, True], ids=["server-style", "local"])
 async def index(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ChunkIndex]:
-    """Every behaviour holds both ways: querying the collection, and with the exclusive writer's own catalogue."""
+    """Every behaviour holds both ways: filters evaluated by Qdrant, and the local-mode shortcuts."""
     client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
-    yield ChunkIndex(client, DIMENSIONS, exclusive=request.param)
+    yield ChunkIndex(client, DIMENSIONS, local=request.param)
     await client.close()
 
 
@@ -234,23 +235,58 @@ async def test_a_search_can_return_the_dense_vectors_for_mmr(index: ChunkIndex) 
     assert hit.vector is not None and len(hit.vector) == DIMENSIONS and abs(hit.vector[3] - 1.0) < 1e-6
 
 
-async def test_an_exclusive_index_learns_the_points_already_stored_and_agrees_with_the_collection(
+async def test_a_local_index_learns_the_points_already_stored_and_agrees_with_the_collection(
     tmp_path: Path,
 ) -> None:
-    """Points written before the exclusive writer started (an earlier run) are in its catalogue; after more writes
+    """Points written before the local index started (an earlier run) are in its catalogue; after more writes
     and deletes its counts equal what the collection itself says."""
     client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
     try:
         earlier = ChunkIndex(client, DIMENSIONS)
         await earlier.upsert([point("a", 1, i, i) for i in range(3)] + [point("b", 1, 0, 5)])
-        exclusive, shared = ChunkIndex(client, DIMENSIONS, exclusive=True), ChunkIndex(client, DIMENSIONS)
-        assert await exclusive.version_counts("a") == {1: 3}
-        await exclusive.upsert([point("a", 2, i, i) for i in range(2)] + [point("a", 2, 0, 0)])  # a repeat
-        await exclusive.delete_document("a", below_version=2)
-        await exclusive.upsert([point("c", 1, 0, 7)])
-        await exclusive.delete_document("b")
+        local, shared = ChunkIndex(client, DIMENSIONS, local=True), ChunkIndex(client, DIMENSIONS)
+        assert await local.version_counts("a") == {1: 3}
+        await local.upsert([point("a", 2, i, i) for i in range(2)] + [point("a", 2, 0, 0)])  # a repeat
+        await local.delete_document("a", below_version=2)
+        await local.upsert([point("c", 1, 0, 7)])
+        await local.delete_document("b")
         for document in ("a", "b", "c", "never"):
-            assert await exclusive.version_counts(document) == await shared.version_counts(document), document
-        assert await exclusive.version_counts("a") == {2: 2}
+            assert await local.version_counts(document) == await shared.version_counts(document), document
+        assert await local.version_counts("a") == {2: 2}
+    finally:
+        await client.close()
+
+
+async def test_a_local_search_returns_exactly_what_the_filtered_query_returns(tmp_path: Path) -> None:
+    """Random points across tenants, datasets, classifications and groups; for many callers and queries the local
+    shortcut (rank unfiltered, filter in Python, fall back when too few pass) equals Qdrant's filtered search —
+    same ids, same order — including callers who may read almost nothing (the fallback)."""
+    rng = random.Random(9)
+    client = AsyncQdrantClient(path=str(tmp_path / "qdrant"))
+    try:
+        filtered, local = ChunkIndex(client, DIMENSIONS), ChunkIndex(client, DIMENSIONS, local=True)
+        points = []
+        for n in range(600):
+            p = point(f"d{n}", 1, 0, rng.randrange(DIMENSIONS), tenant=rng.choice(["acme", "globex"]),
+                      dataset=rng.choice(["hr", "it"]))  # fmt: skip
+            p.payload["classification"] = rng.choice(["public", "internal", "confidential", "restricted"])
+            p.payload["allowed_groups"] = rng.choice([[], [], ["board"], ["hr", "it"], ["lab"]])
+            p.vector[rng.randrange(DIMENSIONS)] += 0.5
+            points.append(p)
+        await filtered.upsert(points)
+        callers = [
+            Principal(tenant="acme", subject="a", clearance=Classification.RESTRICTED, groups=("board",)),
+            Principal(tenant="acme", subject="b", clearance=Classification.PUBLIC),
+            Principal(tenant="globex", subject="c", clearance=Classification.INTERNAL, groups=("hr",)),
+            Principal(tenant="globex", subject="d", clearance=Classification.PUBLIC, groups=("lab",)),
+        ]
+        for caller in callers:
+            for dataset in ("", "hr"):
+                query = direction((rng.randrange(DIMENSIONS), 1.0), (rng.randrange(DIMENSIONS), 0.3))
+                kwargs = {"tenant": caller.tenant, "dataset": dataset, "limit": 10, "score_threshold": None}
+                expected = await filtered.search(query, access=AccessScope.of(caller), **kwargs)  # type: ignore[arg-type]
+                got = await local.search(query, access=AccessScope.of(caller), **kwargs)  # type: ignore[arg-type]
+                assert [p.chunk_id for p in got] == [p.chunk_id for p in expected], (caller.subject, dataset)
+                assert all(p.payload["tenant"] == caller.tenant for p in got)
     finally:
         await client.close()
