@@ -35,7 +35,13 @@ class Principal:
 
 def principal_from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None, default_tenant: str) -> Principal:
     """Builds the principal from invocation metadata; missing headers fall back to the embedded defaults."""
-    values = {k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in (metadata or ())}
+    # Only the principal's own headers are read: binary (`-bin`) or other metadata may be any bytes.
+    wanted = {TENANT_HEADER, USER_HEADER, GROUPS_HEADER, CLEARANCE_HEADER}
+    values = {
+        k.lower(): v.decode(errors="replace") if isinstance(v, bytes) else v
+        for k, v in (metadata or ())
+        if k.lower() in wanted
+    }
     groups = tuple(g.strip() for g in values.get(GROUPS_HEADER, "").split(",") if g.strip())
     clearance_value = values.get(CLEARANCE_HEADER, "").strip().lower() or Classification.INTERNAL.value
     try:

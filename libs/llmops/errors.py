@@ -5,11 +5,35 @@ from __future__ import annotations
 import nats.errors
 import nats.js.errors
 
+MESSAGE_WIRE_BYTES = 2048
+"""Most bytes a message takes in a `grpc-message` trailer (percent-encoded UTF-8). gRPC's default metadata limit is
+8 KiB: past it the client sees RESOURCE_EXHAUSTED instead of the refusal, so a message quoting a huge input is cut."""
+
+
+def _wire_bytes(character: str) -> int:
+    return 1 if " " <= character <= "~" and character != "%" else 3 * len(character.encode("utf-8", "surrogatepass"))
+
+
+def clipped(message: str, limit: int = MESSAGE_WIRE_BYTES) -> str:
+    """`message`, or its head and how much was cut when it would take more than `limit` bytes on the wire."""
+    if len(message) * 12 <= limit or sum(map(_wire_bytes, message)) <= limit:
+        return message
+    budget, size, end = limit - 64, 0, 0
+    for end, character in enumerate(message):  # noqa: B007 - `end` is read after the loop
+        size += _wire_bytes(character)
+        if size > budget:
+            break
+    return f"{message[:end]} … [{len(message) - end:,} more characters cut]"
+
 
 class DomainError(Exception):
-    """Base of every error a caller can act on; the message is shown to the caller as is."""
+    """Base of every error a caller can act on; the message is shown to the caller as is (cut when a quoted input
+    would make it too long for a gRPC status)."""
 
     status: str = "INTERNAL"
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(clipped(str(message)), *args)
 
 
 class InvalidArgument(DomainError):

@@ -39,7 +39,7 @@ def utcnow() -> datetime:
 class Event(BaseModel):
     """Base of every event body."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     subject: ClassVar[str]
     type: ClassVar[str]
@@ -60,7 +60,7 @@ class Event(BaseModel):
 class ChunkBody(BaseModel):
     """One chunk inside a `documents.v1.chunked` event."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     chunk_id: str
     index: int = Field(ge=0)
@@ -149,7 +149,7 @@ class DocumentDeleted(DocumentEvent):
 class CitedSource(BaseModel):
     """A source an interaction's answer cited, with the version it came from."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     number: int
     document_id: str
@@ -162,7 +162,7 @@ class CitedSource(BaseModel):
 class Usage(BaseModel):
     """Tokens and cost of one generation."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     prompt_tokens: int = 0
     completion_tokens: int = 0

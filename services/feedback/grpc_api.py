@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import AsyncIterator
-from datetime import UTC
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -15,6 +14,7 @@ from llmops.api.feedback.v1 import feedback_pb2_grpc
 from llmops.auth import principal_from_metadata
 from llmops.errors import InvalidArgument
 from llmops.prompts.builtin import RAG_PROMPT
+from llmops.timestamps import from_timestamp
 from services.feedback.app import FeedbackApp
 from services.feedback.core import rating_from_stars, rating_from_thumbs, validate_submission
 
@@ -112,7 +112,7 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServicer):
     ) -> AsyncIterator[pb.TrainingDataChunk]:
         """The caller tenant's training examples, in chunks; the last carries the dataset's content hash."""
         principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
-        since = request.since.ToDatetime(UTC) if request.HasField("since") else None
+        since = from_timestamp(request.since, request.HasField("since"), field="since")
         lines = await self.app.training_data(principal, since, request.system_prompt.strip())
         digest = hashlib.sha256()
         for start in range(0, len(lines), EXPORT_CHUNK_EXAMPLES):
@@ -127,8 +127,8 @@ class FeedbackServicer(feedback_pb2_grpc.FeedbackServicer):
         """Production quality from feedback over a time range (one prompt, or all): mean rating, positive share,
         coverage, categories."""
         principal = principal_from_metadata(context.invocation_metadata(), self.default_tenant)
-        start = request.range.start.ToDatetime(UTC) if request.range.HasField("start") else None
-        end = request.range.end.ToDatetime(UTC) if request.range.HasField("end") else None
+        start = from_timestamp(request.range.start, request.range.HasField("start"), field="range.start")
+        end = from_timestamp(request.range.end, request.range.HasField("end"), field="range.end")
         interactions, feedback, metrics = await self.app.quality_report(
             principal, request.prompt_name.strip(), start, end
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llmops.api.common.v1 import common_pb2
 from llmops.api.ingestion.v1 import ingestion_pb2 as pb
+from llmops.errors import InvalidArgument
 from llmops.events import Classification
 from llmops.timestamps import to_timestamp
 from services.ingestion.adapters.sqlite_store import DatasetSnapshot, DocumentView
@@ -31,7 +32,14 @@ _STAGES = {
 
 
 def header_from_pb(header: pb.DocumentHeader) -> DocumentHeader:
-    """The domain header; an unspecified classification means internal."""
+    """The domain header; an unspecified classification means internal.
+
+    Raises:
+        InvalidArgument: a classification this version does not know (it must not read as a lower one).
+    """
+    if header.classification and header.classification not in _CLASSIFICATIONS:
+        known = ", ".join(c.value for c in Classification)
+        raise InvalidArgument(f"header.classification {header.classification} is unknown; use one of {known}")
     return DocumentHeader(
         source_uri=header.source_uri.strip(),
         title=header.title.strip(),

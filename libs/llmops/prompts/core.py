@@ -165,6 +165,9 @@ def new_version(
     params = parameters or ModelParameters()
     if params.max_tokens < 0 or not 0 <= params.temperature <= 2 or not 0 <= params.top_p <= 1 or params.top_k < 0:
         raise InvalidArgument("parameters: max_tokens and top_k must not be negative, temperature is 0-2 and top_p 0-1")
+    if not math.isfinite(params.repetition_penalty) or params.repetition_penalty < 0:
+        # NaN would be stored as JSON null, and every later read of the version would fail.
+        raise InvalidArgument("parameters.repetition_penalty must be a finite number ≥ 0 (0: the service default)")
     return PromptVersion(
         tenant=tenant,
         name=name,
