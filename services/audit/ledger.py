@@ -9,6 +9,7 @@ inside their transaction, so a crash leaves either the whole batch with its head
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +21,11 @@ from llmops.tree_head import TreeHead
 from services.audit.core import Record
 
 
+@functools.lru_cache(maxsize=8192)
 def iso(at: datetime) -> str:
-    """UTC ISO-8601 with microseconds and a `Z`: the one text form of a time in entries and storage."""
+    """UTC ISO-8601 with microseconds and a `Z`: the one text form of a time in entries and storage.
+
+    Cached: a batch formats its one `recorded_at` and each event time twice (leaf entry and row)."""
     aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
     # isoformat is several times faster than strftime, and gives the same text once the offset is written as Z.
     return aware.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
